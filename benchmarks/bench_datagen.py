@@ -7,12 +7,12 @@
    first run (goal ≤ 5%).
 3. The answer@k table re-measured with the chunker (``benchmarks/answer_at_k.py``).
 
-``python benchmarks/bench_datagen.py [--chunks 4] [--max-new-tokens 48] [--skip-answer-at-k]``
+``python benchmarks/bench_datagen.py [--chunks 4] [--max-new-tokens 48] [--skip-answer-at-k] [--smoke]``
+(``--smoke``: a tiny random model, no paraphrases, no answer@k table.)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / "examples" / "apollo13" / "mission_report.md"
-sys.path.insert(0, str(REPO / "benchmarks"))
+import benchkit
+
+CORPUS = benchkit.APOLLO_REPORT
 
 
 def _apollo_chunks(n: int, offset: int = 20):
@@ -75,7 +75,9 @@ def bench_batching(n_chunks: int, max_new_tokens: int, model: str) -> dict:
     }
 
 
-def bench_rerun(max_chunks: int, paraphrase_chunks: int, max_new_tokens: int) -> dict:
+def bench_rerun(
+    max_chunks: int, paraphrase_chunks: int, max_new_tokens: int, extra: Sequence[str] = ()
+) -> dict:
     """First run vs rerun of the datagen stage (cloze questions, SmolLM2 paraphrases)."""
     from teacherforge.config import load_config
     from teacherforge.datagen.pipeline import run_datagen
@@ -89,6 +91,7 @@ def bench_rerun(max_chunks: int, paraphrase_chunks: int, max_new_tokens: int) ->
                 f"datagen.max_chunks={max_chunks}",
                 f"datagen.paraphrase.max_chunks={paraphrase_chunks}",
                 f"datagen.paraphrase.max_new_tokens={max_new_tokens}",
+                *extra,
             ],
         )
         started = time.perf_counter()
@@ -111,7 +114,7 @@ def bench_rerun(max_chunks: int, paraphrase_chunks: int, max_new_tokens: int) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the three measurements and print a table of each with its goal."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchkit.parser(__doc__)
     parser.add_argument("--chunks", type=int, default=4, help="chunks for the batching measurement")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per prompt")
     parser.add_argument("--model", default="smollm2-135m")
@@ -127,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json-out", help="also write the results as JSON here")
     args = parser.parse_args(argv)
+    tmp = tempfile.TemporaryDirectory(prefix="bench_datagen_")
+    rerun_extra: list[str] = []
+    if args.smoke:
+        args.model = str(benchkit.tiny_causal_lm(Path(tmp.name) / "tiny-model"))
+        args.chunks, args.max_new_tokens, args.rerun_chunks, args.skip_answer_at_k = 2, 4, 3, True
+        rerun_extra = ["datagen.paraphrase.enabled=false"]
+    report = benchkit.Report("bench_datagen", args.smoke)
     import torch
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -134,31 +144,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     batching = bench_batching(args.chunks, args.max_new_tokens, args.model)
     results["batching"] = batching
-    print(
-        f"\n1. llm question prompts, {args.chunks} Apollo chunks, {args.model} on CPU, "
-        f"max_new_tokens={args.max_new_tokens}"
-    )
-    print(f"{'mode':<26} {'s':>7} {'prompts/s':>10} {'tok/s':>7} {'valid Q':>8} {'calls':>6}")
-    for label, row in batching["rows"].items():
-        print(
-            f"{label:<26} {row['seconds']:>7.2f} {row['prompts_per_s']:>10.3f} {row['tokens_per_s']:>7.1f} "
-            f"{row['valid_questions']:>8} {row['generate_calls']:>6}"
+    model_label = "tiny random model" if args.smoke else args.model
+    report.add(
+        benchkit.Table(
+            "LLM question generation: batched vs one prompt per call",
+            ("mode", "s", "prompts/s", "tok/s", "valid Q", "calls"),
+            tuple(
+                (
+                    label,
+                    row["seconds"],
+                    row["prompts_per_s"],
+                    row["tokens_per_s"],
+                    row["valid_questions"],
+                    row["generate_calls"],
+                )
+                for label, row in batching["rows"].items()
+            ),
+            setup=(
+                f"{args.chunks} Apollo 13 chunks, {model_label} on CPU, max_new_tokens={args.max_new_tokens}; "
+                "baseline: one prompt per call"
+            ),
+            notes=(
+                f"batched / one-at-a-time: {batching['speedup_prompts_per_s']}x prompts/s, "
+                f"{batching['speedup_tokens_per_s']}x tokens/s (goal >= 3x)",
+            ),
+            headline=(
+                (
+                    f"LLM question prompts batched ({args.chunks}) vs one per call, {model_label} on CPU",
+                    f"{batching['speedup_prompts_per_s']}× prompts/s",
+                ),
+            ),
         )
-    print(
-        f"batched / one-at-a-time: {batching['speedup_prompts_per_s']}x prompts/s, "
-        f"{batching['speedup_tokens_per_s']}x tokens/s (goal >= 3x)"
     )
 
-    rerun = bench_rerun(args.rerun_chunks, args.rerun_paraphrase_chunks, args.max_new_tokens * 4)
+    rerun = bench_rerun(args.rerun_chunks, args.rerun_paraphrase_chunks, args.max_new_tokens * 4, rerun_extra)
     results["rerun"] = rerun
-    print(
-        f"\n2. rerun of a finished run (datagen_apollo, max_chunks={args.rerun_chunks}, "
-        f"{args.rerun_paraphrase_chunks} paraphrased)"
-    )
-    print(
-        f"first run {rerun['first_run_s']:.1f} s with {rerun['first_llm_calls']} LLM calls; rerun "
-        f"{rerun['rerun_s']:.3f} s with {rerun['rerun_llm_calls']} LLM calls (goal 0) = "
-        f"{100 * rerun['rerun_share']:.2f}% of the first run (goal <= 5%)"
+    report.add(
+        benchkit.Table(
+            "Rerun of a finished datagen run",
+            ("run", "seconds", "LLM calls", "share of first run", "goal"),
+            (
+                ("first run (baseline)", rerun["first_run_s"], rerun["first_llm_calls"], 1.0, ""),
+                ("rerun", rerun["rerun_s"], rerun["rerun_llm_calls"], rerun["rerun_share"], "0 calls, <= 5%"),
+            ),
+            setup=(
+                f"datagen_apollo, max_chunks={args.rerun_chunks}, "
+                + ("no paraphrases" if args.smoke else f"{args.rerun_paraphrase_chunks} paraphrased")
+            ),
+            headline=(
+                (
+                    "rerun of a finished datagen run",
+                    f"{rerun['rerun_llm_calls']} LLM calls, {100 * rerun['rerun_share']:.2f} % of the first run's time",
+                ),
+            ),
+        )
     )
 
     if not args.skip_answer_at_k:
@@ -168,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         answer_at_k.main(args.answer_at_k_args.split())
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    report.save()
+    tmp.cleanup()
     return 0
 
 

@@ -1,38 +1,46 @@
 """Evaluation throughput: questions/s batched vs one question at a time, in both modes.
 
 The model is a scripted backend that takes ``--latency`` seconds per ``generate`` call (as a GPU
-server or a local model call would); the retriever is real (BM25 + MiniLM over the Apollo report).
+server or a local model call would): in agentic mode it searches the question once, then
+answers; in fixed mode it answers at once. The retriever is real (BM25 over the Apollo report).
+
+Run: ``python benchmarks/bench_eval.py [--questions 32] [--latency 0.05] [--smoke]``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
-from machine import machine_report
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import benchkit
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def respond(prompt: object, sample_index: int) -> str:
+    """Agentic (raw continuation text): search the question, then answer after the results.
+    Fixed (chat messages): answer at once, citing passage 1."""
+    if isinstance(prompt, str):
+        tail = prompt.split("<|im_start|>assistant")[-1]
+        question = prompt.split("<|im_start|>user\n")[-1].split("<|im_end|>")[0]
+        return "<answer>x</answer>" if "<information>" in tail else f"<search>{question}</search>"
+    return "x [1]"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Time both modes one question at a time and batched; print the table."""
+    parser = benchkit.parser(__doc__)
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.05)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.questions, args.latency = 4, 0.001
     from teacherforge.config import RetrievalConfig, load_config
     from teacherforge.llm import FakeBackend
     from teacherforge.retrieval import Retriever
     from teacherforge.trainers.evaluate import predict_agentic, predict_fixed
-    from teacherforge.types import Chunk, GenerationParams
-    from tests.trainers.eval_fakes import right
+    from teacherforge.types import GenerationParams
 
-    text = (REPO / "examples" / "apollo13" / "mission_report.md").read_text(encoding="utf-8")
-    chunks = [
-        Chunk(f"r-{i}", "r", "report", text[s : s + 600]) for i, s in enumerate(range(0, len(text), 600))
-    ]
+    report = benchkit.Report("bench_eval", args.smoke)
+    chunks = benchkit.apollo_slices(600, 40 if args.smoke else None)
     retriever = Retriever.build(chunks, RetrievalConfig(kind="bm25"))
     questions = [
         {
@@ -44,31 +52,37 @@ def main() -> None:
         }
         for i, c in enumerate(chunks[: args.questions])
     ]
-    scripted = right()
-    backend = FakeBackend(scripted.responder, delay_s=args.latency, identity="bench")
+    backend = FakeBackend(respond, delay_s=args.latency, identity="bench")
     config = load_config(None, ["teacher.min_score=0.0", "env.top_k=3"])
     params = GenerationParams(max_new_tokens=32)
     rows = []
-    for mode in ("fixed", "agentic"):
-
-        def run(qs, mode=mode):
-            if mode == "fixed":
-                return predict_fixed(backend, "m", qs, retriever, config, params)
-            return predict_agentic(backend, "m", qs, retriever, config, params)
-
+    for mode, predict in (("fixed", predict_fixed), ("agentic", predict_agentic)):
         start = time.perf_counter()
         for q in questions:
-            run([q])
+            predict(backend, "m", [q], retriever, config, params)
         single = len(questions) / (time.perf_counter() - start)
         start = time.perf_counter()
-        run(questions)
+        predict(backend, "m", questions, retriever, config, params)
         batched = len(questions) / (time.perf_counter() - start)
-        rows.append((mode, single, batched))
-    print(machine_report())
-    print(f"{len(questions)} questions, {args.latency * 1000:.0f} ms per generate call, real BM25 retriever")
-    print(f"{'mode':<10}{'one at a time q/s':>20}{'batched q/s':>14}{'speed-up':>10}")
-    for mode, single, batched in rows:
-        print(f"{mode:<10}{single:>20.1f}{batched:>14.1f}{batched / single:>9.1f}x")
+        rows.append((mode, round(single, 1), round(batched, 1), f"{batched / single:.1f}x"))
+    report.add(
+        benchkit.Table(
+            "Evaluation: batched vs one question at a time",
+            ("mode", "one at a time q/s (baseline)", "batched q/s", "speed-up"),
+            tuple(rows),
+            setup=(
+                f"{len(questions)} questions, scripted backend with {args.latency * 1e3:.0f} ms per generate "
+                f"call, real BM25 (+ MiniLM) retriever over {len(chunks)} Apollo 13 chunks of 600 chars"
+            ),
+            headline=(
+                (
+                    f"evaluation batched vs one question at a time ({args.latency * 1e3:.0f} ms/generate)",
+                    ", ".join(f"{mode} {speedup.replace('x', '×')}" for mode, _, _, speedup in rows),
+                ),
+            ),
+        )
+    )
+    report.save()
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ mean step time after a warm-up step, the ratio (goal ≤ 1.15×) and our per-ste
 (generation, retrieval, reward, train = forward/backward/optimizer).
 
     python benchmarks/bench_grpo.py --run-dir runs/quickstart [--steps 3] [--batch 4] [--model PATH]
-    python benchmarks/bench_grpo.py --toy        # builds the tests' 12-chunk run dir in a temp dir
+    python benchmarks/bench_grpo.py              # a 40-chunk Apollo 13 run dir built in a temp dir
+    python benchmarks/bench_grpo.py --smoke      # a tiny random model, 2 steps: seconds
 
 The GPU comparison (vLLM rollouts vs HF generate, goal ≥ 5×) needs a CUDA machine with vLLM.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -28,6 +28,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
+
+import benchkit
 
 
 class StepTimer:
@@ -137,9 +139,8 @@ def run_plain(config, steps: int, completion_len: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", help="a datagen run dir (questions.json + index/)")
-    parser.add_argument("--toy", action="store_true", help="use the tests' 12-chunk run dir")
+    parser = benchkit.parser(__doc__)
+    parser.add_argument("--run-dir", help="a datagen run dir (default: 40 Apollo 13 chunks, BM25)")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4)
@@ -148,20 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_grpo_"))
+    if args.smoke:
+        args.model = str(benchkit.tiny_causal_lm(tmp / "tiny-model"))
+        args.steps, args.batch, args.group, args.max_new_tokens = 2, 2, 2, 4
 
     import torch
 
     from teacherforge.config import load_config
 
     torch.set_num_threads(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_grpo_"))
-    if args.toy or not args.run_dir:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "trainers"))
-        import grpo_testkit
-
-        run_dir = grpo_testkit.make_run_dir(tmp / "run")
-    else:
-        run_dir = Path(args.run_dir)
+    report = benchkit.Report("bench_grpo", args.smoke)
+    run_dir = Path(args.run_dir) if args.run_dir else benchkit.apollo_run_dir(tmp / "run")
     overrides = [
         f"run_dir={run_dir}",
         f"grpo.model={args.model}",
@@ -183,22 +182,37 @@ def main(argv: list[str] | None = None) -> int:
     length = max(round(ours["completion_tokens"] + ours["env_tokens"]), 1)
     plain = run_plain(config, args.steps, length)
     ratio = ours["step_s"] / plain["step_s"]
-    print()
-    print(
-        f"GRPO step time, {args.model}, batch {args.batch} (group {args.group}), {args.steps} steps "
-        f"(first excluded), torch threads {args.threads}, completion ≈ {length} tokens/sample"
+    model_name = Path(args.model).name if args.smoke else args.model
+    breakdown = ", ".join(
+        f"{k.removesuffix('_s')} {ours[k]:.3f}"
+        for k in ("generation_s", "retrieval_s", "reward_s", "train_s")
     )
-    print(f"{'trainer':<28}{'step s':>9}{'ratio':>8}")
-    print(f"{'plain TRL (trivial reward)':<28}{plain['step_s']:>9.2f}{1.0:>8.2f}")
-    print(f"{'ours (env + rubric)':<28}{ours['step_s']:>9.2f}{ratio:>8.2f}   goal <= 1.15")
-    print(
-        "our step breakdown (s): "
-        + ", ".join(f"{k} {ours[k]:.3f}" for k in ("generation_s", "retrieval_s", "reward_s", "train_s"))
+    report.add(
+        benchkit.Table(
+            "GRPO step time: ours (env rollouts) vs plain TRL GRPOTrainer",
+            ("trainer", "step s", "ratio", "goal"),
+            (
+                ("plain TRL (trivial reward, baseline)", round(plain["step_s"], 2), 1.0, ""),
+                ("ours (env + rubric)", round(ours["step_s"], 2), round(ratio, 2), "<= 1.15"),
+            ),
+            setup=(
+                f"{model_name} + LoRA on CPU, batch {args.batch} (group {args.group}), {args.steps} steps (first "
+                f"excluded), torch threads {args.threads}, completion ≈ {length} tokens/sample, run dir "
+                f"{'given' if args.run_dir else '40 Apollo 13 chunks, BM25'}"
+            ),
+            notes=(
+                f"our step breakdown (s): {breakdown}",
+                f"our completions: {ours['completion_tokens']:.1f} model + {ours['env_tokens']:.1f} env tokens/sample",
+            ),
+            headline=(
+                (
+                    "our GRPO step (env rollouts) vs plain TRL GRPOTrainer, same model and batch",
+                    f"{ratio:.2f}×",
+                ),
+            ),
+        )
     )
-    print(
-        f"our completions: {ours['completion_tokens']:.1f} model + {ours['env_tokens']:.1f} env tokens/sample"
-    )
-    print(json.dumps({"ours": ours, "plain": plain, "ratio": ratio}))
+    report.save()
     return 0
 
 

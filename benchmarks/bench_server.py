@@ -1,53 +1,46 @@
-"""Retriever server throughput vs the in-process Retriever (same index, same queries).
+"""Retriever server throughput vs the in-process Retriever (same index, same queries), dense and BM25.
 
-Prints queries/s at batch 1 and batch 64 for: the in-process ``Retriever.search`` (baseline),
-the server called sequentially through ``RemoteRetriever``, and 16 concurrent clients
-sending one query per request (which the server micro-batches).
+For each retriever kind (dense MiniLM, the default, and BM25) prints queries/s at batch 1 and
+batch 64 for the in-process ``Retriever.search`` (baseline), the server called sequentially
+through ``RemoteRetriever``, and 16 concurrent clients sending one query per request (which
+the server micro-batches). With BM25 a query costs microseconds, so HTTP dominates; dense is
+what a training run serves. Skipped, with the reason, without the ``serve`` extra.
+
+Run: ``python benchmarks/bench_server.py [--queries 256] [--kinds dense,bm25] [--smoke]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import httpx
-import uvicorn
-from machine import machine_report
+import benchkit
 
-from teacherforge.config import RetrievalConfig, ServeConfig
-from teacherforge.retrieval import Retriever
-from teacherforge.retrieval.remote import RemoteRetriever
-from teacherforge.retrieval.server import create_app
-from teacherforge.types import Chunk
-
-REPORT = Path(__file__).resolve().parents[1] / "examples" / "apollo13" / "mission_report.md"
+TITLE = "Retriever server vs in-process"
 
 
-def _qps(fn, queries: list[str], batch: int) -> float:
+def _qps(fn: Callable[[list[str]], object], queries: list[str], batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(queries), batch):
         fn(queries[i : i + batch])
     return len(queries) / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--queries", type=int, default=256)
-    parser.add_argument("--kind", default="bm25")
-    args = parser.parse_args()
-    text = REPORT.read_text(encoding="utf-8")
-    chunks = [
-        Chunk(f"r-{i}", "r", "report", text[s : s + 800]) for i, s in enumerate(range(0, len(text), 800))
-    ]
-    # no embedding cache: every call, in-process or served, pays for encoding its queries
-    retriever = Retriever.build(chunks, RetrievalConfig(kind=args.kind, embedding_cache=False))
-    words = text.split()
-    queries = [" ".join(words[(i * 37) % (len(words) - 8) :][:6]) for i in range(args.queries)]
+def measure(kind: str, chunks: list, queries: list[str]) -> list[tuple[str, float, float]]:
+    """``(setting, in-process q/s, server q/s)`` for batch 1, batch 64 and 16 concurrent clients."""
+    import httpx
+    import uvicorn
 
+    from teacherforge.config import RetrievalConfig, ServeConfig
+    from teacherforge.retrieval import Retriever
+    from teacherforge.retrieval.remote import RemoteRetriever
+    from teacherforge.retrieval.server import create_app
+
+    # no embedding cache: every call, in-process or served, pays for encoding its queries
+    retriever = Retriever.build(chunks, RetrievalConfig(kind=kind, embedding_cache=False))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -70,7 +63,6 @@ def main() -> None:
     remote = RemoteRetriever(url)
     retriever.search(queries[:8], 5)  # warm up
     remote.search(queries[:8], 5)
-
     rows = []
     for batch in (1, 64):
         local = _qps(lambda q: retriever.search(q, 5), queries, batch)
@@ -81,15 +73,51 @@ def main() -> None:
         list(pool.map(lambda q: remote.search([q], 5), queries))  # one shared, thread-safe HTTP client
         concurrent = len(queries) / (time.perf_counter() - start)
     server.should_exit = True
+    rows.append(("16 clients, 1 query each", rows[0][1], concurrent))
+    return rows
 
-    print(machine_report())
-    print(f"{len(chunks)} chunks, retriever kind {args.kind}, {len(queries)} queries, k=5")
-    print(f"{'setting':<28}{'in-process q/s':>16}{'server q/s':>12}{'overhead':>10}")
-    for name, local, served in rows:
-        print(f"{name:<28}{local:>16.1f}{served:>12.1f}{local / served:>9.2f}x")
-    print(
-        f"{'16 clients, 1 query each':<28}{rows[0][1]:>16.1f}{concurrent:>12.1f}{rows[0][1] / concurrent:>9.2f}x"
-    )
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure each kind and print one table per kind."""
+    parser = benchkit.parser(__doc__)
+    parser.add_argument("--queries", type=int, default=256)
+    parser.add_argument("--kinds", default="dense,bm25", help="comma list of retriever kinds")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.queries = 16
+    report = benchkit.Report("bench_server", args.smoke)
+    reason = benchkit.missing_extra(("fastapi", "uvicorn"), "serve")
+    if reason:
+        report.skip(TITLE, reason)
+        report.save()
+        return
+    chunks = benchkit.apollo_slices(800, 40 if args.smoke else None)
+    words = benchkit.APOLLO_REPORT.read_text(encoding="utf-8").split()
+    queries = [" ".join(words[(i * 37) % (len(words) - 8) :][:6]) for i in range(args.queries)]
+    for kind in args.kinds.split(","):
+        rows = measure(kind, chunks, queries)
+        overheads = [local / served for _, local, served in rows]
+        report.add(
+            benchkit.Table(
+                f"{TITLE}: {kind}",
+                ("setting", "in-process q/s", "server q/s", "overhead"),
+                tuple(
+                    (name, round(local, 1), round(served, 1), f"{o:.2f}x")
+                    for (name, local, served), o in zip(rows, overheads)
+                ),
+                setup=(
+                    f"{len(chunks)} Apollo 13 chunks of 800 chars, retriever kind {kind}, no embedding cache, "
+                    f"{len(queries)} queries, k=5; baseline: in-process Retriever.search at the same batch"
+                ),
+                headline=(
+                    (
+                        f"retriever server vs in-process, {kind} (batch 1 / 64 / 16 concurrent clients)",
+                        " / ".join(f"{o:.2f}×" for o in overheads),
+                    ),
+                ),
+            )
+        )
+    report.save()
 
 
 if __name__ == "__main__":

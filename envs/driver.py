@@ -92,6 +92,11 @@ class RolloutDriver:
         env_config: the environment settings (tags, top_k, turn budget, limits, prompt).
         tokenizer: a Hugging Face tokenizer; renders the prompt with its chat template and
             tokenizes the environment's blocks. ``None``: ChatML text, no token ids.
+
+    Running N episodes together gives the same episodes as running them one by one, except
+    that a dense retriever's scores may differ in their last float32 bits (~1e-7): the
+    embedder encodes a turn's queries in one batched forward pass whose shape depends on
+    the batch (``benchmarks/bench_env.py``'s ``lockstep_mismatches`` compares them so).
     """
 
     def __init__(
