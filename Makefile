@@ -63,3 +63,21 @@ lint: $(VENV)/.stamp-test
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The GPU check (benchmarks/gpu_check.py): `make gpu-bundle` fetches, for Python 3.12 on x86-64, the
+# wheels of the packages a CUDA image with torch/transformers/peft/accelerate lacks, plus the SmolLM2
+# tokenizer, into .whl/ (carried to the GPU machine; the command line is in the script's docstring).
+GPU_WHEELS ?= trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 gymnasium==1.4.0 \
+	farama-notifications==0.0.6 faiss-cpu==1.15.1 bm25s==0.3.16 PyStemmer==3.1.0 omegaconf==2.4.0 \
+	platformdirs==4.14.9
+GPU_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_27 manylinux_2_17 manylinux2014 manylinux1,--platform $(p)_x86_64)
+.PHONY: gpu-bundle gpu-check
+
+gpu-bundle: $(VENV)/.stamp-test
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		$(GPU_PLATFORMS) -d .whl $(GPU_WHEELS)
+	$(PY) benchmarks/gpu_check.py --export-tokenizer .whl/smollm2-tokenizer
+	@du -sh .whl
+
+gpu-check: $(VENV)/.stamp-test
+	$(PY) benchmarks/gpu_check.py --device cpu --tiny
