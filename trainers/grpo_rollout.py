@@ -88,55 +88,6 @@ class TimedBackend:
         return getattr(self.backend, name)
 
 
-class DistinctSamplesBackend:
-    """Backend proxy that turns repeated prompts in one call into distinct samples of one prompt.
-
-    A GRPO group is one question repeated ``num_generations`` times, and the driver asks for
-    one completion (``n=1``) per live episode. A seeded backend that derives each sample's seed
-    from (seed, prompt, sample index) — :class:`~teacherforge.llm.TransformersBackend` does —
-    would then return the *same* text for every member of a group (zero reward variance, no
-    learning signal). This proxy sends each distinct prompt once with ``n`` = its largest
-    multiplicity and hands occurrence ``k`` of a prompt its sample ``k``.
-
-    >>> from teacherforge.llm import FakeBackend
-    >>> fake = FakeBackend(lambda prompt, i: f"{prompt}#{i}")
-    >>> [c.text for c in DistinctSamplesBackend(fake).generate(["a", "b", "a"], GenerationParams())]
-    ['a#0', 'b#0', 'a#1']
-    """
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.identity = getattr(backend, "identity", "distinct")
-
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Completion]:
-        """``params.n`` completions per prompt, distinct across repeats of the same prompt."""
-        keys = [p if isinstance(p, str) else repr(p) for p in prompts]
-        distinct: dict[str, int] = {}
-        for key in keys:
-            distinct.setdefault(key, len(distinct))
-        if len(distinct) == len(prompts):
-            return self.backend.generate(prompts, params)
-        firsts: dict[str, Prompt] = {}
-        for key, prompt in zip(keys, prompts):
-            firsts.setdefault(key, prompt)
-        unique = [firsts[key] for key in distinct]
-        width = max(keys.count(k) for k in distinct) * params.n
-        outs = self.backend.generate(unique, dataclasses.replace(params, n=width))
-        seen: dict[str, int] = {}
-        result = []
-        for key in keys:
-            k = seen.get(key, 0)
-            seen[key] = k + 1
-            base = distinct[key] * width + k * params.n
-            result.extend(outs[base : base + params.n])
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "backend":
-            raise AttributeError(name)
-        return getattr(self.backend, name)
-
-
 class TimedRetriever:
     """A retriever proxy that times ``search`` (phase ``retrieval``); everything else passes through."""
 
@@ -326,9 +277,7 @@ class EnvRollout:
         self.watch.reset()
         started = time.perf_counter()
         with self.backend_factory(trainer) as backend:
-            episodes = self.driver.run(
-                TimedBackend(DistinctSamplesBackend(backend), self.watch), records, params
-            )
+            episodes = self.driver.run(TimedBackend(backend, self.watch), records, params)
         rollout_s = time.perf_counter() - started
         if len(episodes) != len(records):
             raise RuntimeError(f"rollout driver returned {len(episodes)} episodes for {len(records)} prompts")

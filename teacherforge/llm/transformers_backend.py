@@ -4,8 +4,10 @@ Prompts are rendered (chat template with the generation prompt for message lists
 left-padded and decoded in chunks of ``batch_size`` with a KV cache. Sampling uses one
 ``torch.Generator`` per (prompt, sample), seeded from ``params.seed``, the prompt and the
 sample index, so a seeded sample does not depend on batch size or on the other prompts in
-the batch. Greedy decoding (``temperature == 0``) computes each prompt once and repeats it
-``n`` times.
+the batch. A prompt that occurs several times in one call continues its sample indices
+(occurrence ``k`` gets samples ``k*n .. k*n+n-1``), so repeated prompts — a GRPO group sent
+as separate ``n=1`` requests — come back as distinct samples by construction. Greedy
+decoding (``temperature == 0``) computes each prompt once and repeats it ``n`` times.
 
 ``logprobs`` are the log-probabilities of the chosen tokens under the model's own
 distribution (raw logits, before temperature / top-p), which is what policy-gradient
@@ -35,6 +37,21 @@ def sample_seed(seed: int, prompt: Prompt, sample_index: int) -> int:
     """
     blob = json.dumps([seed, prompt_to_json(prompt), sample_index], ensure_ascii=False)
     return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def repeat_offsets(prompts: Sequence[Prompt], n: int) -> list[int]:
+    """First sample index of each prompt: ``k * n`` for the ``k``-th occurrence of the same prompt.
+
+    >>> repeat_offsets(["a", "b", "a", "a"], 2)
+    [0, 0, 2, 4]
+    """
+    seen: dict[str, int] = {}
+    offsets = []
+    for prompt in prompts:
+        key = json.dumps(prompt_to_json(prompt), ensure_ascii=False)
+        offsets.append(seen.get(key, 0) * n)
+        seen[key] = seen.get(key, 0) + 1
+    return offsets
 
 
 class TransformersBackend:
@@ -108,12 +125,13 @@ class TransformersBackend:
         encoded = [self.encode_prompt(p) for p in prompts]
         base_seed = params.seed if params.seed is not None else random.getrandbits(63)
         jobs = [(p, i) for p in range(len(prompts)) for i in range(1 if greedy else params.n)]
+        offsets = repeat_offsets(prompts, params.n)
         jobs.sort(key=lambda job: len(encoded[job[0]]))  # less padding per chunk
         results: dict[tuple[int, int], Completion] = {}
         chunks = [jobs[s : s + self.batch_size] for s in range(0, len(jobs), self.batch_size)]
         bar = _progress(len(jobs)) if len(chunks) > 1 else None
         for chunk in chunks:
-            seeds = [None if greedy else sample_seed(base_seed, prompts[p], i) for p, i in chunk]
+            seeds = [None if greedy else sample_seed(base_seed, prompts[p], offsets[p] + i) for p, i in chunk]
             outs = self._generate_chunk([encoded[p] for p, _ in chunk], seeds, params)
             results.update(zip(chunk, outs))
             if bar is not None:

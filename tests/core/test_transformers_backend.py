@@ -168,3 +168,13 @@ def test_from_pretrained_identity_hashes_weights_and_adapter(tiny_model_dir: Pat
     assert tuned_out[0].completion_token_ids != base_out[0].completion_token_ids  # the adapter is applied
     again = CachedBackend(base, cache).generate(["q"], params)
     assert again[0].cached and again[0].completion_token_ids == base_out[0].completion_token_ids
+
+
+def test_repeated_prompts_in_one_call_are_distinct_samples(live: TransformersBackend) -> None:
+    """A GRPO group sent as separate n=1 requests: each copy must be its own sample (same as n=4)."""
+    params = GenerationParams(max_new_tokens=8, temperature=1.0, seed=3)
+    repeated = live.generate(["Hello", "A", "Hello", "Hello", "Hello"], params)
+    group = [repeated[i].completion_token_ids for i in (0, 2, 3, 4)]
+    assert len(set(group)) == 4
+    as_n = live.generate(["Hello"], GenerationParams(max_new_tokens=8, temperature=1.0, seed=3, n=4))
+    assert group == [c.completion_token_ids for c in as_n]
