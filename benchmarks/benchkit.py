@@ -174,27 +174,9 @@ def apollo_slices(size: int, limit: int | None = None) -> list[Any]:
 def tiny_causal_lm(path: Path) -> Path:
     """A random-initialised 2-layer, hidden-64 model of SmolLM2-135M's configuration with the real
     tokenizer, saved at ``path``: the smoke runs' stand-in for the embedded model (seconds, not minutes)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from teacherforge.models import save_random_model
 
-    from teacherforge.models import llm_path
-
-    source = llm_path("smollm2-135m")
-    config = AutoConfig.from_pretrained(source)
-    config.update(
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": 16,
-        }
-    )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(source).save_pretrained(path)
-    return path
+    return save_random_model(path)
 
 
 def apollo_run_dir(path: Path, n_chunks: int = 40, kind: str = "bm25") -> Path:

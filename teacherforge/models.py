@@ -300,3 +300,34 @@ def load_causal_lm(
     if getattr(model.generation_config, "pad_token_id", None) is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+#: A 2-layer, 64-wide shape of the embedded LLM's configuration: fast tests and smoke runs.
+TINY_SHAPE = {
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
+
+
+def save_random_model(
+    path: str | os.PathLike[str], name: str = "smollm2-135m", seed: int = 0, **shape: Any
+) -> Path:
+    """Save a randomly initialised model of ``name``'s configuration, with its real tokenizer, at ``path``.
+
+    ``shape`` overrides configuration fields (default :data:`TINY_SHAPE`); no weights are read,
+    so it stands in for the embedded model where only the mechanics are measured.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    source = llm_path(name)
+    config = AutoConfig.from_pretrained(source)
+    config.update(shape or TINY_SHAPE)
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(source).save_pretrained(path)
+    return Path(path)

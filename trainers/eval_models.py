@@ -31,6 +31,7 @@ class EvalModel:
     role: str  # teacher | student
     oracle: bool = False
     llm: LLMConfig | None = None
+    name: str = ""  # what it was resolved from: teacher, base, sft, grpo, an id or a path
 
 
 def resolve_models(config: Config) -> list[EvalModel]:
@@ -49,6 +50,10 @@ def resolve_models(config: Config) -> list[EvalModel]:
 
 def resolve_model(name: str, config: Config) -> EvalModel:
     """One model by name: teacher, base, sft, grpo, ``<backend>:<model>``, an HF id or a path."""
+    return dataclasses.replace(_resolve(name, config), name=name)
+
+
+def _resolve(name: str, config: Config) -> EvalModel:
     if name == "teacher":
         if config.teacher.kind == "oracle":
             return EvalModel(ORACLE_LABEL, "teacher", oracle=True)

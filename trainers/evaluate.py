@@ -26,12 +26,22 @@ from teacherforge.config import Config, config_to_dict
 from teacherforge.llm import LLMBackend
 from teacherforge.records import load_questions
 from teacherforge.trainers.eval_models import EvalModel, build_model_backend, resolve_models
-from teacherforge.trainers.metrics import bootstrap_ci, exact_match_score, f1_score, ratio, similarity_stats
+from teacherforge.trainers.metrics import (
+    bootstrap_ci,
+    change_word,
+    exact_match_score,
+    f1_score,
+    paired_difference_ci,
+    ratio,
+    similarity_stats,
+)
 from teacherforge.types import GenerationParams
 from teacherforge.workspace import RunDir
 
 log = logging.getLogger(__name__)
 HEADLINE = ("exact_match", "f1")
+#: The mode each trained student learned to answer in (``eval.native_modes_only``).
+NATIVE_MODE = {"sft": "fixed", "grpo": "agentic"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,53 @@ class Prediction:
     retrieved_ids: tuple[str, ...]
     searches: int
     gold_hit: bool
+    well_formed: bool = True  # agentic: ended with an answer and no malformed turn
+
+
+def generation_params(config: Config) -> GenerationParams:
+    """Greedy decoding with the environment's per-turn budget: what every evaluated model gets."""
+    return GenerationParams(max_new_tokens=config.env.max_new_tokens, temperature=0.0, seed=config.seed)
+
+
+def split_questions(config: Config, split: str, limit: int = 0) -> list[dict[str, Any]]:
+    """The questions of ``split`` (the first ``limit``; 0 = all) as JSON records."""
+    path = config.run_path / "questions.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` first")
+    questions = [q.to_json() for q in load_questions(path) if q.split == split]  # validated records
+    if not questions:
+        raise ValueError(f"{path}: no questions in split {split!r}")
+    return questions[:limit] if limit else questions
+
+
+def f1_per_question(
+    backend: LLMBackend, mode: str, questions: Sequence[dict], retriever: Any, config: Config
+) -> list[float]:
+    """Token F1 of ``backend``'s answers to ``questions`` in ``mode`` (fixed or agentic), in order."""
+    predict = predict_fixed if mode == "fixed" else predict_agentic
+    predictions = predict(backend, "scored", questions, retriever, config, generation_params(config))
+    by_id = {q["id"]: q["answer"] for q in questions}
+    return [f1_score(p.answer, by_id[p.question_id]) for p in predictions]
+
+
+def adapter_scorer(config: Config, base_model: str, mode: str, split: str, limit: int) -> Any:
+    """``score(adapter_dir) -> mean F1`` of ``base_model`` + that adapter on ``split`` in ``mode``.
+
+    Used to choose checkpoints on the validation split (:mod:`teacherforge.trainers.selection`).
+    """
+    from teacherforge.envs.rundir import load_retriever
+    from teacherforge.llm import TransformersBackend
+    from teacherforge.models import load_causal_lm
+
+    questions = split_questions(config, split, limit)
+    retriever = load_retriever(config.run_path, config.env.index)
+
+    def score(adapter: Any) -> float:
+        model, tokenizer = load_causal_lm(base_model, adapter=str(adapter))
+        values = f1_per_question(TransformersBackend(model, tokenizer), mode, questions, retriever, config)
+        return sum(values) / len(values)
+
+    return score
 
 
 def load_eval_questions(config: Config) -> list[dict[str, Any]]:
@@ -55,15 +112,20 @@ def load_eval_questions(config: Config) -> list[dict[str, Any]]:
             "eval.split is 'train': evaluating on training questions measures memorisation; "
             "use validation/test, or set eval.allow_train_split=true (CLI: --allow-train-split)"
         )
-    path = config.run_path / "questions.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` first")
-    questions = [q.to_json() for q in load_questions(path) if q.split == split]  # validated records
-    if not questions:
-        raise ValueError(f"{path}: no questions in split {split!r}")
-    if config.eval.max_questions:
-        questions = questions[: config.eval.max_questions]
-    return questions
+    return split_questions(config, split, config.eval.max_questions)
+
+
+def fixed_prompts(
+    questions: Sequence[dict], retriever: Any, config: Config
+) -> tuple[list[Any], list[list[Any]]]:
+    """The RAG prompt of every question and the hits in it: the teacher's top-k and relevance cut-off."""
+    from teacherforge.datagen.rag_prompt import rag_prompt
+    from teacherforge.datagen.teacher import relevance_cutoff, select_hits
+
+    cutoff = relevance_cutoff(getattr(retriever, "kind", config.retrieval.kind), config.teacher.min_score)
+    raw = retriever.search([q["question"] for q in questions], config.teacher.top_k)
+    hits = [select_hits(h, config.teacher.top_k, cutoff) for h in raw]
+    return [rag_prompt(q["question"], [hit.text for hit in h]) for q, h in zip(questions, hits)], hits
 
 
 def predict_fixed(
@@ -79,13 +141,7 @@ def predict_fixed(
     The prompt and the source selection (top-k plus the relevance cut-off) are the teacher's
     and the SFT dataset's, so the student is evaluated on exactly what it was trained on.
     """
-    from teacherforge.datagen.rag_prompt import rag_prompt
-    from teacherforge.datagen.teacher import relevance_cutoff, select_hits
-
-    cutoff = relevance_cutoff(getattr(retriever, "kind", config.retrieval.kind), config.teacher.min_score)
-    raw = retriever.search([q["question"] for q in questions], config.teacher.top_k)
-    hits = [select_hits(h, config.teacher.top_k, cutoff) for h in raw]
-    prompts = [rag_prompt(q["question"], [hit.text for hit in h]) for q, h in zip(questions, hits)]
+    prompts, hits = fixed_prompts(questions, retriever, config)
     completions = backend.generate(prompts, params)
     predictions = []
     for q, h, c in zip(questions, hits, completions):
@@ -115,8 +171,18 @@ def predict_agentic(
         ids = tuple(dict.fromkeys(ref.chunk_id for turn in traj.turns for ref in turn.retrieved))
         searches = sum(1 for turn in traj.turns if turn.query is not None)
         gold = set(traj.gold_chunk_ids)
+        well_formed = traj.final_answer is not None and not any(turn.malformed for turn in traj.turns)
         predictions.append(
-            Prediction(q["id"], model, "agentic", traj.final_answer, ids, searches, bool(gold & set(ids)))
+            Prediction(
+                q["id"],
+                model,
+                "agentic",
+                traj.final_answer,
+                ids,
+                searches,
+                bool(gold & set(ids)),
+                well_formed,
+            )
         )
     return predictions
 
@@ -165,6 +231,7 @@ def aggregate(rows: Sequence[dict], teacher: str, samples: int, seed: int) -> di
             entry[metric] = bootstrap_ci([r[metric] for r in items], samples, seed=seed).to_json()
         entry["retrieval_hit_rate"] = _mean([float(r["gold_hit"]) for r in items])
         entry["mean_searches"] = _mean([r["searches"] for r in items])
+        entry["well_formed"] = _mean([float(r["well_formed"]) for r in items])
         entry["refusal_rate"] = _mean([r["refusal"] for r in items])
         entry["similarity"] = similarity_stats([r["similarity"] for r in items])
         by_difficulty: dict[str, list[dict]] = defaultdict(list)
@@ -190,6 +257,35 @@ def aggregate(rows: Sequence[dict], teacher: str, samples: int, seed: int) -> di
                     "similarity": ratio(entry["similarity"]["mean"], reference["similarity"]["mean"]),
                 }
     return result
+
+
+def compare_to_base(
+    rows: Sequence[dict], base: str, samples: int, seed: int, skip: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Each student's F1 minus the base model's on the same questions, per mode, with a paired CI.
+
+    Models in ``skip`` (the teacher, a reference rather than a student) are not compared.
+
+    ``change`` is "improved"/"worse" only when the interval excludes 0, else "no significant change".
+    """
+    by_key = {(r["mode"], r["model"], r["question_id"]): r["f1"] for r in rows}
+    out: dict[str, Any] = {}
+    for mode, model in dict.fromkeys((r["mode"], r["model"]) for r in rows):
+        if model == base or model in skip:
+            continue
+        ids = [qid for (m, name, qid) in by_key if m == mode and name == base]
+        pairs = [
+            (by_key[(mode, model, q)], by_key[(mode, base, q)]) for q in ids if (mode, model, q) in by_key
+        ]
+        if not pairs:
+            continue
+        diff = paired_difference_ci([a for a, _ in pairs], [b for _, b in pairs], samples, seed=seed)
+        out.setdefault(mode, {})[model] = {
+            "vs": base,
+            "f1_difference": diff.to_json(),
+            "change": change_word(diff, "improved", "worse"),
+        }
+    return out
 
 
 def leak_check(config: Config, questions: Sequence[dict]) -> dict[str, Any]:
@@ -223,12 +319,14 @@ def evaluate(
     config: Config, models: Sequence[EvalModel], questions: Sequence[dict], retriever: Any, embedder: Any
 ) -> tuple[list[dict], dict[str, Any]]:
     """Run every model in every mode on ``questions``; return per-question rows and aggregates."""
-    params = GenerationParams(max_new_tokens=config.env.max_new_tokens, temperature=0.0, seed=config.seed)
+    params = generation_params(config)
     cache = config.run_path / "cache.sqlite"
     rows: list[dict] = []
     timings: dict[str, float] = {}
     for model in models:
         for mode in config.eval.modes:
+            if config.eval.native_modes_only and NATIVE_MODE.get(model.name, mode) != mode:
+                continue
             backend = build_model_backend(
                 model, questions, cache if model.role == "teacher" else None, agentic=mode == "agentic"
             )
@@ -241,8 +339,19 @@ def evaluate(
             rows.extend(score(questions, preds, embedder))
     teacher = next(m.label for m in models if m.role == "teacher")
     summary = aggregate(rows, teacher, config.eval.bootstrap_samples, config.seed)
+    base = next((m.label for m in models if m.name == "base"), None)
+    warm = " after the warm start, whose gain this is" if config.grpo.warm_start else ""
+    smoke = {
+        m.label: f"smoke run ({config.grpo.max_steps} GRPO steps{warm}): too short to measure GRPO"
+        for m in models
+        if m.name == "grpo" and config.grpo.smoke
+    }
     return rows, {
         "metrics": summary,
+        "comparisons": compare_to_base(rows, base, config.eval.bootstrap_samples, config.seed, [teacher])
+        if base
+        else {},
+        "smoke_runs": smoke,
         "teacher": teacher,
         "seconds": timings,
         "oracle_teacher": any(m.oracle for m in models),

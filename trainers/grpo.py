@@ -26,9 +26,9 @@ How it plugs into TRL 1.16 (read from ``trl/trainer/grpo_trainer.py`` / ``grpo_c
   (``scale_rewards="group"``); ``frac_reward_zero_std`` is the share of groups whose rewards
   are all equal (no gradient from them).
 - **Group diversity.** The ``num_generations`` copies of a question must be different samples.
-  The driver asks for one completion per live episode, and a backend that seeds each sample
-  from (seed, prompt, sample index) would return one text per group; the rollout wraps the
-  policy backend in ``DistinctSamplesBackend`` (repeats become ``n`` samples of one prompt).
+  The driver asks for one completion per live episode; ``TransformersBackend`` gives a prompt
+  repeated within one call successive sample indices (hence seeds), so a group is diverse by
+  construction (``teacherforge.llm.transformers_backend.repeat_offsets``).
 - **Termination.** An episode that ended with an answer gets the EOS token appended (mask 1),
   so the policy learns to end its message after ``</answer>`` and TRL's ``clipped_ratio`` means
   "ran out of turns".
@@ -426,7 +426,7 @@ def train_grpo(
         adapter_dir = plan.output_dir / ADAPTER_SUBDIR
         trainer.save_model(str(adapter_dir))
         summary["adapter"] = str(adapter_dir)
-        if config.grpo.merge:
+        if config.grpo.merge and config.grpo.select_checkpoint == "last":  # "best": merged after the choice
             unwrapped = trainer.accelerator.unwrap_model(trainer.model)
             summary["merged"] = str(
                 save_merged(unwrapped, trainer.processing_class, plan.output_dir / MERGED_SUBDIR)
@@ -460,7 +460,7 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
         ) as step,
     ):
         adapter = None
-        summary: dict[str, Any] = {"output_dir": str(plan.output_dir)}
+        summary: dict[str, Any] = {"output_dir": str(plan.output_dir), "smoke": config.grpo.smoke}
         if config.grpo.warm_start:
             from teacherforge.trainers.warm_start import run_warm_start
 
@@ -470,6 +470,8 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
         summary.update(train_grpo(config, plan, adapter=adapter, backend_factory=backend_factory))
         if not summary["interrupted"]:
             summary.update(write_reward_report(plan.output_dir))
+            if config.grpo.select_checkpoint == "best" and summary.get("adapter"):
+                summary.update(choose_checkpoint(config, plan.output_dir, summary["steps"]))
         step.outputs.update(
             {
                 k: _relative(v, config.run_path)
@@ -483,6 +485,21 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
     return summary
 
 
+def choose_checkpoint(config: Config, output_dir: Path, steps: int) -> dict[str, Any]:
+    """Keep the checkpoint with the best validation F1 (agentic mode) as the adapter; merge it if asked."""
+    from teacherforge.trainers.evaluate import adapter_scorer
+    from teacherforge.trainers.selection import select_checkpoint
+    from teacherforge.trainers.sft import merge_adapter
+
+    score = adapter_scorer(config, config.grpo.model, "agentic", "validation", config.grpo.select_questions)
+    out: dict[str, Any] = {"selection": select_checkpoint(output_dir, steps, score)}
+    if config.grpo.merge:
+        out["merged"] = str(
+            merge_adapter(config.grpo.model, output_dir / ADAPTER_SUBDIR, output_dir / MERGED_SUBDIR)
+        )
+    return out
+
+
 def _relative(path: str, root: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(root.resolve()))
@@ -493,12 +510,23 @@ def _relative(path: str, root: Path) -> str:
 def format_summary(summary: dict[str, Any]) -> str:
     """The one-screen summary printed at the end of the stage."""
     lines = ["GRPO " + ("interrupted (resume with --resume)" if summary.get("interrupted") else "finished")]
+    if summary.get("smoke"):
+        lines.append(
+            "  SMOKE RUN (grpo.smoke): too few steps to measure learning; `make bench-learning` runs GRPO "
+            "long enough and reports held-out figures"
+        )
     warm = summary.get("warm_start")
     if warm:
         lines.append(
             f"  warm start: {warm.get('examples')} synthetic episodes, {warm.get('steps')} SFT steps, "
-            f"well-formed {warm.get('well_formed_before')} → {warm.get('well_formed_after')}"
+            f"well-formed {warm.get('well_formed_before')} → {warm.get('well_formed_after')} on "
+            f"{warm.get('held_out')} validation questions"
         )
+        if warm.get("dropped") and any(warm["dropped"].values()):
+            lines.append(f"  warm start dropped (would be cut before the answer): {warm['dropped']}")
+    if summary.get("selection"):
+        sel = summary["selection"]
+        lines.append(f"  checkpoint chosen on validation F1: step {sel['chosen_step']} of {sel['scores']}")
     lines.append(
         f"  steps: {summary.get('steps')}  reward first → last: {summary.get('reward_first')} → "
         f"{summary.get('reward_last')}  mean step {summary.get('mean_step_time_s')}"

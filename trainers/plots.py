@@ -1,7 +1,8 @@
 """Reward curves from a GRPO log: a PNG plot and a text summary (also usable by the eval stage).
 
 :func:`reward_summary` reads ``grpo_log.jsonl`` records and says whether the reward rose
-(mean of the last third of steps vs the first third); :func:`plot_reward_curve` draws the
+(mean of the last third of steps vs the first third, "rose" only when the bootstrap interval
+of the difference excludes 0, else "no significant change"); :func:`plot_reward_curve` draws the
 mean reward (± std band), retrieval hit rate and per-component rewards per step;
 :func:`write_reward_report` does both for an output directory.
 """
@@ -36,27 +37,37 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def reward_summary(records: Sequence[dict[str, Any]], key: str = "reward") -> dict[str, Any]:
-    """First/last/best reward, the early vs late means (first and last third of steps) and whether it rose.
+    """First/last/best value, the early vs late means (first and last third of steps) and the change.
 
-    >>> s = reward_summary([{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.2}, {"step": 3, "reward": 0.4}])
-    >>> s["rose"], s["early_mean"], s["late_mean"]
-    (True, 0.1, 0.4)
+    ``late_minus_early`` is the difference of the thirds' means with a 95% bootstrap interval
+    over steps; ``rose`` is true only when that interval lies above 0, and ``change`` says
+    "rose", "fell" or "no significant change".
+
+    >>> s = reward_summary([{"step": i, "reward": 0.1 * (i > 5)} for i in range(9)])
+    >>> s["rose"], s["early_mean"], s["late_mean"], s["change"]
+    (True, 0.0, 0.1, 'rose')
+    >>> reward_summary([{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.4}])["change"]
+    'not measured'
     """
+    from teacherforge.trainers.metrics import change_word, difference_ci
+
     values = [r.get(key) for r in records]
-    present = [v for v in values if v is not None]
+    present = [float(v) for v in values if v is not None]
     if not present:
         return {"steps": len(records), "rose": None, "curve": sparkline(values)}
     third = max(len(present) // 3, 1)
-    early = sum(present[:third]) / third
-    late = sum(present[-third:]) / third
+    early, late = present[:third], present[-third:]
+    diff = difference_ci(late, early, samples=2000)
     return {
         "steps": len(records),
         "first": present[0],
         "last": present[-1],
         "best": max(present),
-        "early_mean": round(early, 4),
-        "late_mean": round(late, 4),
-        "rose": late > early,
+        "early_mean": round(sum(early) / len(early), 4),
+        "late_mean": round(sum(late) / len(late), 4),
+        "late_minus_early": {k: round(v, 4) for k, v in diff.to_json().items()},
+        "rose": diff.low > 0,
+        "change": change_word(diff),
         "curve": sparkline(values),
     }
 
@@ -68,11 +79,17 @@ def summary_text(records: Sequence[dict[str, Any]]) -> str:
         return f"no rewards logged ({s['steps']} steps)\n"
     hits = reward_summary(records, "retrieval_hit_rate")
     zero = reward_summary(records, "frac_reward_zero_std")
+    d = s["late_minus_early"]
+    interval = (
+        f"difference {d['mean']:+.3f}, 95% CI [{d['low']:+.3f}, {d['high']:+.3f}]"
+        if d["low"] == d["low"]  # NaN when a third holds one step
+        else f"difference {d['mean']:+.3f}; too few steps for an interval"
+    )
     lines = [
         f"steps: {s['steps']}",
         f"reward: {s['curve']}  first {s['first']:.3f}  last {s['last']:.3f}  best {s['best']:.3f}",
         f"early mean (first third) {s['early_mean']:.3f} → late mean (last third) {s['late_mean']:.3f}: "
-        + ("rose" if s["rose"] else "did not rise"),
+        f"{s['change']} ({interval})",
     ]
     if hits.get("rose") is not None:
         lines.append(f"retrieval hit rate: {hits['curve']}  {hits['first']:.2f} → {hits['last']:.2f}")

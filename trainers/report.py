@@ -41,19 +41,22 @@ def write_report(
 def summary_markdown(result: dict[str, Any], paths: dict[str, Path]) -> str:
     """A short Markdown summary: one table per mode, the leak check, where the files are."""
     lines = [f"# Evaluation on the {result.get('split', '?')} split", ""]
+    lines += headline(result)
     if result.get("oracle_teacher"):
         lines += [ORACLE_NOTE, ""]
     for mode, models in result["metrics"].items():
         lines += [
             f"## {mode} retrieval" if mode == "fixed" else "## agentic search",
             "",
-            "| model | n | EM [95% CI] | F1 [95% CI] | gold hit | searches | similarity | refusals | F1 / teacher |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| model | n | EM [95% CI] | F1 [95% CI] | gold hit | searches | well-formed | similarity | refusals "
+            "| F1 / teacher |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for label, m in models.items():
             lines.append(
                 f"| {label} | {m['n']} | {_ci(m['exact_match'])} | {_ci(m['f1'])} | {m['retrieval_hit_rate']:.2f} "
-                f"| {m['mean_searches']:.2f} | {m['similarity']['mean']:.2f} | {m['refusal_rate']:.2f} "
+                f"| {m['mean_searches']:.2f} | {m.get('well_formed', 1.0):.2f} | {m['similarity']['mean']:.2f} "
+                f"| {m['refusal_rate']:.2f} "
                 f"| {_num(m.get('ratio_to_teacher', {}).get('f1'))} |"
             )
         lines.append("")
@@ -69,6 +72,32 @@ def summary_markdown(result: dict[str, Any], paths: dict[str, Path]) -> str:
         lines.append(f"Leak check not run: {leak.get('reason', 'no SFT dataset')}.")
     lines += ["", "Files: " + ", ".join(f"`{p.name}`" for k, p in paths.items() if k != "summary"), ""]
     return "\n".join(lines)
+
+
+def headline(result: dict[str, Any]) -> list[str]:
+    """The summary's first lines: what changed against the base model, with paired 95% intervals.
+
+    A change is called "improved"/"worse" only when the interval of the paired F1 difference
+    excludes 0; smoke runs are labelled as such, not presented as results.
+    """
+    lines = []
+    smoke = result.get("smoke_runs", {})
+    for mode, models in result.get("comparisons", {}).items():
+        for label, c in models.items():
+            d = c["f1_difference"]
+            f1 = result["metrics"][mode][label]["f1"]["mean"]
+            base_f1 = result["metrics"][mode][c["vs"]]["f1"]["mean"]
+            verdict = f"{c['change']}; {smoke[label]}" if label in smoke else c["change"]
+            lines.append(
+                f"- **{label}** ({mode}): F1 {f1:.2f} vs {c['vs']} {base_f1:.2f}, difference {d['mean']:+.2f} "
+                f"[95% CI {d['low']:+.2f}, {d['high']:+.2f}], n={d['n']} — {verdict}"
+            )
+    if smoke:
+        lines.append(
+            "- Smoke runs show the pipeline works end to end, not that it teaches: `make bench-learning` "
+            "trains each path long enough to measure it (validation chooses, test reports)."
+        )
+    return [*lines, ""] if lines else []
 
 
 def _plots(report_dir: Path, result: dict[str, Any], run_dir: Path) -> dict[str, Path]:

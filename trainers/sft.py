@@ -96,6 +96,24 @@ def merge_adapter(base: str, adapter_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def training_settings(config: Config) -> dict[str, Any]:
+    """The keyword arguments of :func:`~teacherforge.trainers.sft_common.train_sft` that ``sft.*`` sets."""
+    sc = config.sft
+    return {
+        "lora": sc.lora,
+        "learning_rate": sc.learning_rate,
+        "batch_size": sc.batch_size,
+        "max_steps": sc.max_steps,
+        "max_length": sc.max_length,
+        "save_steps": sc.save_steps,
+        "seed": config.seed,
+        "grad_accum": sc.gradient_accumulation_steps,
+        "report_to": sc.report_to,
+        "num_epochs": sc.num_epochs,
+        "gradient_checkpointing": sc.gradient_checkpointing,
+    }
+
+
 def _is_main_process() -> bool:
     from accelerate import PartialState
 
@@ -142,21 +160,14 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
                 model if model is not None else sc.model,
                 train_rows,
                 out,
-                lora=sc.lora,
-                learning_rate=sc.learning_rate,
-                batch_size=sc.batch_size,
-                max_steps=sc.max_steps,
-                max_length=sc.max_length,
-                save_steps=sc.save_steps,
-                seed=config.seed,
-                grad_accum=sc.gradient_accumulation_steps,
+                **training_settings(config),
                 resume=resume,
                 eval_rows=eval_rows or None,
                 tokenizer=tokenizer,
-                report_to=sc.report_to,
-                num_epochs=sc.num_epochs,
-                gradient_checkpointing=sc.gradient_checkpointing,
             )
+            selection = None
+            if sc.select_checkpoint == "best" and main:
+                selection = choose_checkpoint(config, out, result)
             merged = None
             if sc.merge and main:
                 if model is not None and not isinstance(model, str):
@@ -178,6 +189,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
                 "train_runtime_s": round(result.train_runtime_s, 3),
                 "tokens_per_s": round(result.tokens_per_s, 1),
                 "resumed": resume,
+                "selection": selection,
                 "seconds": round(time.perf_counter() - started, 3),
             }
             if main:
@@ -206,6 +218,16 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
     return summary
 
 
+def choose_checkpoint(config: Config, out: Path, result: Any) -> dict[str, Any]:
+    """Keep the checkpoint with the best validation F1 (fixed mode) as the adapter."""
+    from teacherforge.trainers.evaluate import adapter_scorer
+    from teacherforge.trainers.selection import select_checkpoint
+
+    steps = max((h.get("step", 0) for h in result.log_history), default=0)
+    score = adapter_scorer(config, config.sft.model, "fixed", "validation", config.sft.select_questions)
+    return select_checkpoint(out, steps, score)
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The one-screen summary of an SFT run."""
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
@@ -217,6 +239,14 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{summary['steps']}; loss {fmt(summary['first_loss'])} → {fmt(summary['final_loss'])}; eval loss "
             f"{fmt(summary['final_eval_loss'])}",
             f"  {summary['tokens_per_s']:.0f} tokens/s over {summary['train_runtime_s']:.1f} s of training",
+            *(
+                [
+                    f"  checkpoint chosen on validation F1: step {summary['selection']['chosen_step']} "
+                    f"of {summary['selection']['scores']}"
+                ]
+                if summary.get("selection")
+                else []
+            ),
             f"  adapter: {summary['adapter']}"
             + (f"\n  merged model: {summary['merged']}" if summary["merged"] else ""),
         ]

@@ -172,11 +172,7 @@ def build_sft_trainer(
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    if not rows:
-        raise ValueError("train_sft: no training rows; build the dataset first (teacherforge dataset)")
-    for i, row in enumerate(rows):
-        if not row.get("messages") or not any(m.get("role") == "assistant" for m in row["messages"]):
-            raise ValueError(f"train_sft: row {i} has no assistant message; rows need 'messages' with one")
+    tokenized = check_rows(rows)
     if isinstance(model, str):
         from teacherforge.models import load_causal_lm
 
@@ -185,19 +181,15 @@ def build_sft_trainer(
     if tokenizer is None:
         raise ValueError("train_sft: pass tokenizer= together with a live model")
     prepare_tokenizer(tokenizer)
-    train_dataset = Dataset.from_list([{"messages": _clean_messages(r["messages"])} for r in rows])
-    eval_dataset = (
-        Dataset.from_list([{"messages": _clean_messages(r["messages"])} for r in eval_rows])
-        if eval_rows
-        else None
-    )
+    train_dataset = Dataset.from_list([_clean_row(r) for r in rows])
+    eval_dataset = Dataset.from_list([_clean_row(r) for r in eval_rows]) if eval_rows else None
     output_dir = Path(output_dir)
     targets = resolve_report_to(report_to)
     if "wandb" in targets:
         os.environ.setdefault("WANDB_DIR", str(output_dir))  # offline runs land next to the checkpoints
     args = TRLSFTConfig(
         output_dir=str(output_dir),
-        assistant_only_loss=True,
+        assistant_only_loss=not tokenized,  # token rows carry their own assistant_masks
         completion_only_loss=None,
         max_length=max_length,
         per_device_train_batch_size=batch_size,
@@ -311,6 +303,33 @@ def _tokens_seen(trainer: Any) -> int:
     return int(getattr(trainer, "_total_train_tokens", 0) or 0)
 
 
-def _clean_messages(messages: list[dict]) -> list[dict[str, str]]:
-    """Only ``role``/``content`` (as str) survive; other keys would confuse Arrow and the template."""
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+def check_rows(rows: list[dict]) -> bool:
+    """Validate SFT rows; return whether they are token rows (else chat rows).
+
+    Chat rows are ``{"messages": [...]}`` with at least one assistant message (the loss covers
+    assistant tokens through the training template). Token rows are ``{"input_ids",
+    "assistant_masks"}`` of equal length with at least one 1 (the loss covers exactly the
+    tokens marked 1), for data whose trainable spans a chat template cannot express, such as
+    search episodes with environment text inside the assistant turn.
+    """
+    if not rows:
+        raise ValueError("train_sft: no training rows; build the dataset first (teacherforge dataset)")
+    tokenized = "input_ids" in rows[0]
+    for i, row in enumerate(rows):
+        if tokenized:
+            ids, mask = row.get("input_ids"), row.get("assistant_masks")
+            if not ids or mask is None or len(ids) != len(mask) or 1 not in mask:
+                raise ValueError(
+                    f"train_sft: token row {i} needs 'input_ids' and an equally long 'assistant_masks' "
+                    "with at least one trainable (1) token"
+                )
+        elif not row.get("messages") or not any(m.get("role") == "assistant" for m in row["messages"]):
+            raise ValueError(f"train_sft: row {i} has no assistant message; rows need 'messages' with one")
+    return tokenized
+
+
+def _clean_row(row: dict) -> dict[str, Any]:
+    """The columns the trainer needs; other keys would confuse Arrow and the template."""
+    if "input_ids" in row:
+        return {"input_ids": list(row["input_ids"]), "assistant_masks": list(row["assistant_masks"])}
+    return {"messages": [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]]}

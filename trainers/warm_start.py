@@ -4,21 +4,24 @@ A small model does not follow the search protocol from the prompt alone, so ever
 is 0 and there is no gradient. The warm start teaches the format first. For training
 questions of ``questions.json`` it builds episodes in the exact GRPO layout by running the
 real :class:`~teacherforge.envs.driver.RolloutDriver` with a scripted policy
-(:class:`ScriptedSearchPolicy`): turn 1 thinks and searches with a query derived from the
-question (:func:`derive_query`), the environment inserts the REAL ``<information>`` block its
-retriever returns, turn 2 thinks and answers with the gold answer. Each episode becomes a chat
-row ``system, user, assistant`` (assistant = model turns and information blocks, as in a GRPO
-rollout) and a LoRA adapter is trained on them with :func:`teacherforge.trainers.sft_common.train_sft`
-(assistant-only loss). Episodes whose search retrieved a gold chunk are preferred, so the
-answer is grounded in the information shown.
+(:class:`ScriptedSearchPolicy`): turn 1 thinks briefly and searches with a query derived from
+the question (:func:`derive_query`), the environment inserts the REAL ``<information>`` block
+its retriever returns, turn 2 thinks and answers with the gold answer. Episodes whose search
+retrieved a gold chunk are preferred, so the answer is grounded in the information shown.
 
-Known limit: assistant-only loss also covers the ``<information>`` text inside the assistant
-message (one message holds the whole episode, as in GRPO). At rollout time the driver stops
-the model at ``</search>`` and inserts the real block, so this never reaches a trajectory.
+Each episode becomes a token-level training row built exactly like a GRPO rollout
+(:func:`teacherforge.trainers.grpo_rollout.rollout_output`): the prompt ids, then model turns
+and environment blocks interleaved, with the loss mask set on model-written tokens only — the
+``<information>`` text is never a training target, and the model is trained on the very
+token ids (and the closing EOS) that it will produce at rollout time. Examples longer than
+``grpo.warm_start_max_length`` tokens, or with a model turn longer than the per-turn budget
+``env.max_new_tokens``, would be cut before their answer: they are dropped and counted
+(``warm_start_max_length: 0`` sizes the length to the longest example).
 
-The share of well-formed episodes (ended with an answer, no malformed turn) on held-out
-questions is measured with greedy decoding before and after, and written to
-``<grpo output>/warm_start/warm_start.json`` (rerunning reuses a finished warm start).
+The share of well-formed episodes (ended with an answer, no malformed turn), searches, gold
+hits and answer F1 on held-out questions (validation split) are measured with greedy
+decoding before and after, and written to ``<grpo output>/warm_start/warm_start.json``
+(rerunning reuses a finished warm start).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 WARM_DIR = "warm_start"
 SUMMARY_FILE = "warm_start.json"
+#: Generic English function words dropped from derived queries (no corpus vocabulary).
 _STOPWORDS = frozenset(
     [
         "a",
@@ -81,43 +85,42 @@ _STOPWORDS = frozenset(
         "there",
         "their",
         "according",
-        "document",
-        "report",
-        "mission",
-        "during",
-        "after",
-        "before",
         "than",
         "as",
         "into",
         "about",
+        "fills",
+        "blank",
     ]
 )
-_THINK_SEARCH = (
-    "I need to find {topic} in the documents.",
-    "The question asks about {topic}; I will search for it.",
-    "Let me look up {topic} first.",
-)
-_THINK_ANSWER = (
-    "The information answers the question.",
-    "The retrieved passage gives the answer.",
-    "I found what I needed.",
-)
+#: At most this many words in a derived query (a turn must fit the per-turn token budget).
+MAX_QUERY_WORDS = 10
+_THINK_SEARCH = ("I should search.", "Let me search.", "I need to look this up.")
+_THINK_ANSWER = ("Found it.", "The passage says.", "I have the answer.")
+_QUOTED = re.compile(r'"([^"]{8,})"')
+_BLANK = re.compile(r"_{2,}")
 
 
 def derive_query(question: str, variant: int = 0) -> str:
     """A search query from a question: its content words (variant 0) or the plain question (1).
 
-    >>> derive_query("What was the oxygen tank pressure during the Apollo 13 mission?")
-    'oxygen tank pressure Apollo 13'
+    A quoted passage in the question (as in fill-in-the-blank questions) is the query's source;
+    blanks are dropped; at most :data:`MAX_QUERY_WORDS` words are kept.
+
+    >>> derive_query("What was the boiler pressure during the 1998 test?")
+    'boiler pressure during 1998 test'
+    >>> derive_query('What number fills the blank? "The pump moved ____ litres of water."')
+    'pump moved litres water'
     >>> derive_query("Who commanded it?", variant=1)
     'Who commanded it'
     """
-    plain = re.sub(r"\s+", " ", question.strip()).rstrip("?!. ")
+    quoted = _QUOTED.search(question)
+    source = quoted.group(1) if quoted else question
+    plain = re.sub(r"\s+", " ", _BLANK.sub(" ", source)).strip().rstrip("?!. ")
     if variant % 2 == 1:
-        return plain
+        return " ".join(plain.split()[:MAX_QUERY_WORDS])
     words = [w for w in re.findall(r"[\w][\w'’.-]*", plain) if w.lower().strip(".") not in _STOPWORDS]
-    return " ".join(words) or plain
+    return " ".join((words or plain.split())[:MAX_QUERY_WORDS])
 
 
 class ScriptedSearchPolicy:
@@ -157,32 +160,60 @@ class ScriptedSearchPolicy:
         return out
 
 
-def synthetic_rows(driver: Any, questions: Sequence[Any], count: int) -> tuple[list[dict], dict[str, int]]:
-    """``count`` chat rows of scripted episodes (gold-hit episodes first); plus counts.
+def synthetic_episodes(driver: Any, questions: Sequence[Any], count: int) -> list[Any]:
+    """Up to ``count`` scripted episodes (gold-hit episodes first).
 
-    Questions are cycled with alternating query variants when ``count`` exceeds them.
+    Questions are run once per query variant (content words, then the plain question) as long
+    as fewer than ``count`` gold-hit episodes were found.
     """
-    from teacherforge.envs.prompts import build_messages
-
-    episodes = []
-    rounds = max(1, -(-count // max(len(questions), 1)))
-    for variant in range(min(rounds, 2)):
+    episodes: list[Any] = []
+    for variant in range(2):
+        if sum(_retrieved_gold(e.trajectory) for e in episodes) >= count:
+            break
         prompts = [driver.prompt_text(q) for q in questions]
         policy = ScriptedSearchPolicy(questions, prompts, driver.tags, variant=variant)
         episodes += driver.run(policy, questions, GenerationParams(max_new_tokens=256, temperature=0.0))
     hit = [e for e in episodes if _retrieved_gold(e.trajectory)]
     miss = [e for e in episodes if not _retrieved_gold(e.trajectory)]
-    chosen = (hit + miss)[:count]
-    rows = []
-    for ep in chosen:
-        messages = build_messages(ep.trajectory.question, driver.system_prompt)
-        rows.append(
-            {
-                "messages": [{"role": m.role, "content": m.content} for m in messages]
-                + [{"role": "assistant", "content": ep.completion_text}]
-            }
-        )
-    return rows, {"episodes": len(episodes), "gold_hit": len(hit), "rows": len(rows)}
+    return (hit + miss)[:count]
+
+
+def training_rows(
+    episodes: Sequence[Any], eos_token_id: int | None, max_length: int, turn_budget: int
+) -> tuple[list[dict], dict[str, int]]:
+    """Token-level SFT rows of ``episodes`` in the GRPO rollout layout, and what was dropped.
+
+    A row is ``{"input_ids", "assistant_masks"}``: prompt ids (mask 0), then the completion ids
+    of :func:`~teacherforge.trainers.grpo_rollout.rollout_output` with its ``env_mask``
+    (model turns 1, ``<information>`` 0) and the closing EOS. Rows longer than ``max_length``
+    (``0``: no limit) or with a model turn longer than ``turn_budget`` tokens are dropped and
+    counted (``too_long``, ``turn_over_budget``): trained on, they would teach an episode the
+    model cannot finish at rollout time.
+    """
+    from teacherforge.trainers.grpo_rollout import rollout_output
+
+    out = rollout_output(episodes, eos_token_id)
+    rows: list[dict] = []
+    dropped = {"too_long": 0, "turn_over_budget": 0}
+    for prompt, completion, mask in zip(out["prompt_ids"], out["completion_ids"], out["env_mask"]):
+        ids, labels = [*prompt, *completion], [0] * len(prompt) + list(mask)
+        if max(model_turn_lengths(mask), default=0) > turn_budget + 1:  # + the closing EOS
+            dropped["turn_over_budget"] += 1
+        elif max_length and len(ids) > max_length:
+            dropped["too_long"] += 1
+        else:
+            rows.append({"input_ids": ids, "assistant_masks": labels})
+    return rows, dropped
+
+
+def model_turn_lengths(env_mask: Sequence[int]) -> list[int]:
+    """Lengths of the runs of model-written tokens (mask 1) in an episode's ``env_mask``.
+
+    >>> model_turn_lengths([1, 1, 0, 0, 1, 1, 1])
+    [2, 3]
+    """
+    runs = [len(m) for m in re.findall(r"1+", "".join("1" if bit else "0" for bit in env_mask))]
+    return runs
 
 
 def _retrieved_gold(traj: Any) -> bool:
@@ -190,10 +221,12 @@ def _retrieved_gold(traj: Any) -> bool:
     return any(ref.chunk_id in gold for turn in traj.turns for ref in turn.retrieved)
 
 
-def well_formed_share(model: Any, tokenizer: Any, driver: Any, questions: Sequence[Any]) -> dict[str, float]:
-    """Greedy episodes of ``model`` on ``questions``: share well-formed, searched, answered, hit gold."""
+def held_out_stats(model: Any, tokenizer: Any, driver: Any, questions: Sequence[Any]) -> dict[str, float]:
+    """Greedy episodes of ``model`` on ``questions``: shares well-formed, searched, answered, gold
+    hit (``retrieval_hit_rate``) and the mean answer F1 against the reference."""
     from teacherforge.llm import TransformersBackend
     from teacherforge.trainers.grpo_rollout import episode_stats
+    from teacherforge.trainers.metrics import f1_score
 
     if not questions:
         return {}
@@ -202,35 +235,94 @@ def well_formed_share(model: Any, tokenizer: Any, driver: Any, questions: Sequen
     episodes = driver.run(backend, questions, params)
     stats = episode_stats([e.trajectory for e in episodes])
     stats["searched"] = sum(bool(e.trajectory.queries) for e in episodes) / len(episodes)
-    return {
-        k: round(v, 4)
-        for k, v in stats.items()
-        if k in ("well_formed", "searched", "answered", "retrieval_hit_rate")
-    }
+    stats["f1"] = sum(
+        f1_score(e.trajectory.final_answer, q.answer) for e, q in zip(episodes, questions)
+    ) / len(episodes)
+    keep = ("well_formed", "searched", "answered", "retrieval_hit_rate", "f1")
+    return {k: round(v, 4) for k, v in stats.items() if k in keep}
 
 
-def _held_out(config: Any, train: Sequence[Any], n: int) -> tuple[list[Any], list[Any]]:
-    """(warm-start questions, held-out questions): validation split if present, else the train tail."""
+def _held_out(config: Any, train: Sequence[Any], n: int) -> list[Any]:
+    """Up to ``n`` held-out questions: the validation split (never trained on)."""
     from teacherforge.envs.rundir import load_questions
 
     if n <= 0:
-        return list(train), []
+        return []
     try:
         held = load_questions(config.run_path, "validation")[:n]
     except ValueError:
         held = []
-    if held:
-        return list(train), held
-    if len(train) <= n:
-        return list(train), list(train)[-max(1, len(train) // 4) :]
-    return list(train)[:-n], list(train)[-n:]
+    if not held:
+        log.warning("warm start: no validation questions; the before/after shares are not measured")
+    return held
+
+
+def warm_start_rows(
+    config: Any, questions: Sequence[Any], driver: Any, tokenizer: Any
+) -> tuple[list[dict], dict[str, int], list[Any]]:
+    """The warm start's token rows for ``questions``, what was dropped, and the scripted episodes.
+
+    Logs the drops; raises ``ValueError`` when every example would be cut before its answer.
+    """
+    cfg = config.grpo
+    episodes = synthetic_episodes(driver, questions, cfg.warm_start_examples)
+    rows, dropped = training_rows(
+        episodes, tokenizer.eos_token_id, cfg.warm_start_max_length, config.env.max_new_tokens
+    )
+    if any(dropped.values()):
+        log.warning(
+            "warm start: dropped %d of %d examples that would be cut before their answer (%s); "
+            "raise grpo.warm_start_max_length / env.max_new_tokens or set warm_start_max_length: 0",
+            sum(dropped.values()),
+            len(episodes),
+            ", ".join(f"{k} {v}" for k, v in dropped.items() if v),
+        )
+    if not rows:
+        raise ValueError(
+            f"grpo.warm_start_max_length: all {len(episodes)} warm-start examples would be cut before "
+            f"their answer ({dropped}); raise it or set it to 0 (size to the longest example)"
+        )
+    return rows, dropped, episodes
+
+
+def train_warm_start(
+    config: Any,
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict],
+    out: Path,
+    *,
+    steps: int | None = None,
+    save_steps: int | None = None,
+    report_to: str | list[str] = "none",
+) -> Any:
+    """LoRA SFT on the warm start's token rows (``grpo.warm_start_*`` settings; ``steps`` overrides)."""
+    from teacherforge.trainers.sft_common import train_sft
+
+    cfg = config.grpo
+    steps = steps or cfg.warm_start_steps
+    return train_sft(
+        model,
+        rows,
+        out,
+        lora=cfg.lora,
+        learning_rate=cfg.warm_start_learning_rate,
+        batch_size=cfg.warm_start_batch_size,
+        max_steps=steps,
+        max_length=max(len(r["input_ids"]) for r in rows),
+        save_steps=save_steps or max(steps, 1),
+        seed=config.seed,
+        tokenizer=tokenizer,
+        report_to=report_to,
+    )
 
 
 def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
-    """Build synthetic episodes, SFT a LoRA adapter on them, report well-formed share before/after.
+    """Build synthetic episodes, SFT a LoRA adapter on them, report held-out shares before/after.
 
-    Returns ``{"adapter", "examples", "steps", "well_formed_before", "well_formed_after", ...}``
-    and writes it to ``<output>/warm_start/warm_start.json``; a finished warm start is reused.
+    Returns ``{"adapter", "examples", "dropped", "steps", "well_formed_before", "well_formed_after",
+    "before", "after", ...}`` and writes it to ``<output>/warm_start/warm_start.json``; a finished
+    warm start is reused. Raises ``ValueError`` when every example would be cut before its answer.
     """
     import time
 
@@ -238,7 +330,6 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     from teacherforge.envs.rundir import load_retriever
     from teacherforge.models import load_causal_lm
     from teacherforge.trainers.grpo import report_targets
-    from teacherforge.trainers.sft_common import train_sft
     from teacherforge.workspace import atomic_write_json, read_json
 
     cfg = config.grpo
@@ -251,30 +342,24 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     model, tokenizer = load_causal_lm(cfg.model)
     retriever = load_retriever(plan.run_dir, config.env.index)
     driver = RolloutDriver(retriever, plan.rubric, config.env, tokenizer=tokenizer)
-    train, held = _held_out(config, plan.questions, cfg.warm_start_eval_questions)
-    rows, counts = synthetic_rows(driver, train, cfg.warm_start_examples)
-    before = well_formed_share(model, tokenizer, driver, held)
-    result = train_sft(
-        model,
-        rows,
-        out,
-        lora=cfg.lora,
-        learning_rate=cfg.warm_start_learning_rate,
-        batch_size=cfg.warm_start_batch_size,
-        max_steps=cfg.warm_start_steps,
-        max_length=cfg.warm_start_max_length,
-        save_steps=max(cfg.warm_start_steps, 1),
-        seed=config.seed,
-        tokenizer=tokenizer,
-        report_to=report_targets(cfg.report_to, plan.output_dir),
+    held = _held_out(config, plan.questions, cfg.warm_start_eval_questions)
+    rows, dropped, episodes = warm_start_rows(config, plan.questions, driver, tokenizer)
+    before = held_out_stats(model, tokenizer, driver, held)
+    result = train_warm_start(
+        config, model, tokenizer, rows, out, report_to=report_targets(cfg.report_to, plan.output_dir)
     )
     trained, trained_tok = load_causal_lm(cfg.model, adapter=str(result.adapter_dir))
-    after = well_formed_share(trained, trained_tok, driver, held)
+    after = held_out_stats(trained, trained_tok, driver, held)
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
     summary = {
         "adapter": str(result.adapter_dir),
         "examples": len(rows),
-        **{f"synthetic_{k}": v for k, v in counts.items()},
+        "gold_hit_episodes": sum(_retrieved_gold(e.trajectory) for e in episodes),
+        "dropped": dropped,
+        "max_length": max(len(r["input_ids"]) for r in rows),
         "steps": cfg.warm_start_steps,
+        "loss_first": round(losses[0], 4) if losses else None,
+        "loss_last": round(losses[-1], 4) if losses else None,
         "held_out": len(held),
         "well_formed_before": before.get("well_formed"),
         "well_formed_after": after.get("well_formed"),

@@ -21,6 +21,13 @@ class EvalConfig:
         default_factory=list, metadata={"help": "models to compare: teacher, base, sft, grpo, or paths/ids"}
     )
     max_questions: int = field(default=0, metadata={"help": "0 = all"})
+    native_modes_only: bool = field(
+        default=False,
+        metadata={
+            "help": "students only in the mode they were trained for (sft: fixed, grpo: agentic); "
+            "base and teacher in every mode"
+        },
+    )
     bootstrap_samples: int = field(default=1000, metadata={"help": "for confidence intervals"})
     allow_train_split: bool = field(
         default=False, metadata={"help": "permit evaluating on training questions"}

@@ -40,7 +40,12 @@ class GRPOConfig:
         default=48, metadata={"help": "synthetic search trajectories for the warm start"}
     )
     warm_start_batch_size: int = field(default=4, metadata={"help": "warm-start SFT batch size"})
-    warm_start_max_length: int = field(default=384, metadata={"help": "warm-start tokens per example"})
+    warm_start_max_length: int = field(
+        default=0,
+        metadata={
+            "help": "warm-start tokens per example; longer examples are dropped and counted (0 = the longest)"
+        },
+    )
     warm_start_learning_rate: float = field(default=2e-4, metadata={"help": "warm-start learning rate"})
     warm_start_eval_questions: int = field(
         default=8,
@@ -65,6 +70,19 @@ class GRPOConfig:
         },
     )
     merge: bool = field(default=False, metadata={"help": "also save the merged model (adapter folded in)"})
+    select_checkpoint: str = field(
+        default="last",
+        metadata={
+            "help": "last, or best: score every checkpoint on validation questions (F1, agentic mode) and keep the best"
+        },
+    )
+    select_questions: int = field(
+        default=32, metadata={"help": "validation questions that score checkpoints (0 = all)"}
+    )
+    smoke: bool = field(
+        default=False,
+        metadata={"help": "a run too short to measure learning; reports label the GRPO student a smoke run"},
+    )
 
     def __post_init__(self) -> None:
         check_range("grpo.num_generations", self.num_generations, 2)
@@ -84,6 +102,8 @@ class GRPOConfig:
             )
         check_choice("grpo.report_to", self.report_to, ("auto", "wandb", "none"))
         check_range("grpo.trajectories_per_step", self.trajectories_per_step, 0)
+        check_choice("grpo.select_checkpoint", self.select_checkpoint, ("last", "best"))
+        check_range("grpo.select_questions", self.select_questions, 0)
 
 
 @dataclass
@@ -110,6 +130,15 @@ class SFTConfig:
         },
     )
     eval: bool = field(default=True, metadata={"help": "evaluate on the validation split every save_steps"})
+    select_checkpoint: str = field(
+        default="last",
+        metadata={
+            "help": "last, or best: score every checkpoint on validation questions (F1, fixed mode) and keep the best"
+        },
+    )
+    select_questions: int = field(
+        default=32, metadata={"help": "validation questions that score checkpoints (0 = all)"}
+    )
 
     def __post_init__(self) -> None:
         check_range("sft.batch_size", self.batch_size, 1)
@@ -121,3 +150,5 @@ class SFTConfig:
                 f"sft.max_steps: {self.max_steps} must be >= 1, or -1 to train sft.num_epochs epochs"
             )
         check_choice("sft.report_to", self.report_to, ("auto", "wandb", "none"))
+        check_choice("sft.select_checkpoint", self.select_checkpoint, ("last", "best"))
+        check_range("sft.select_questions", self.select_questions, 0)

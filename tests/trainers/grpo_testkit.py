@@ -58,28 +58,9 @@ def make_run_dir(path: Path) -> Path:
 
 def make_tiny_model(path: Path) -> Path:
     """A randomly initialised 2-layer, hidden-64 model from the SmolLM2 config, with the real tokenizer."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from teacherforge.models import save_random_model
 
-    from teacherforge.models import llm_path
-
-    source = llm_path("smollm2-135m")
-    config = AutoConfig.from_pretrained(source)
-    config.update(
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": 16,
-        }
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(source).save_pretrained(path)
-    return path
+    return save_random_model(path)
 
 
 def grpo_overrides(run_dir: Path, model_dir: Path, out_dir: Path, **extra: Any) -> list[str]:

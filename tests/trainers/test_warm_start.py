@@ -30,7 +30,15 @@ def test_derive_query_drops_question_words() -> None:
     assert warm_start.derive_query("Who?") == "Who"  # nothing left: the plain question
 
 
-def test_synthetic_rows_hold_real_information(assets) -> None:
+def test_derive_query_uses_the_quoted_passage_and_fits_the_turn() -> None:
+    cloze = 'What name fills the blank? "The crew moved into ____ after the oxygen tank failed."'
+    assert warm_start.derive_query(cloze) == "crew moved after oxygen tank failed"
+    long = "Which " + " ".join(f"word{i}" for i in range(30)) + "?"
+    assert len(warm_start.derive_query(long).split()) == warm_start.MAX_QUERY_WORDS
+    assert not {"mission", "report", "document"} & set(warm_start._STOPWORDS)  # no corpus vocabulary
+
+
+def test_synthetic_episodes_hold_real_information(assets) -> None:
     from transformers import AutoTokenizer
 
     from teacherforge.envs.driver import RolloutDriver
@@ -42,22 +50,21 @@ def test_synthetic_rows_hold_real_information(assets) -> None:
     retriever = load_retriever(run_dir)
     driver = RolloutDriver(retriever, grpo.rubric_of(config), config.env, tokenizer=tokenizer)
     questions = load_questions(run_dir, "train")
-    rows, counts = warm_start.synthetic_rows(driver, questions, 12)
-    assert len(rows) == counts["rows"] == 12 and counts["episodes"] == 16
+    episodes = warm_start.synthetic_episodes(driver, questions, 12)
+    assert len(episodes) == 12
     chunks = dict(kit.CHUNKS)
-    for row in rows:
-        roles = [m["role"] for m in row["messages"]]
-        assert roles == ["system", "user", "assistant"]
-        assistant = row["messages"][2]["content"]
-        assert assistant.index("<search>") < assistant.index("<information>") < assistant.index("<answer>")
-        question = row["messages"][1]["content"]
-        assert f"<answer>{kit.ANSWERS[question]}</answer>" in assistant
+    hits = [warm_start._retrieved_gold(e.trajectory) for e in episodes]
+    assert sum(hits) >= 8 and hits == sorted(hits, reverse=True)  # gold-hit episodes come first
+    for episode in episodes:
+        text = episode.completion_text
+        assert text.index("<search>") < text.index("<information>") < text.index("<answer>")
+        question = episode.trajectory.question
+        assert f"<answer>{kit.ANSWERS[question]}</answer>" in text
     # the information block is what the retriever really returns for the derived query
-    first = rows[0]["messages"][2]["content"]
+    first = episodes[0].completion_text
     query = first.split("<search>")[1].split("</search>")[0]
     top = retriever.search([query], k=config.env.top_k)[0][0]
     assert chunks[top.chunk_id][:40] in first
-    assert counts["gold_hit"] >= 8  # gold-hit episodes come first
 
 
 def test_run_warm_start_trains_adapter_and_reports_shares(assets, tmp_path: Path) -> None:
@@ -73,9 +80,9 @@ def test_run_warm_start_trains_adapter_and_reports_shares(assets, tmp_path: Path
                 "grpo.warm_start_steps": 2,
                 "grpo.warm_start_examples": 8,
                 "grpo.warm_start_batch_size": 4,
-                "grpo.warm_start_max_length": 256,
+                "grpo.warm_start_max_length": 0,
                 "grpo.warm_start_eval_questions": 2,
-                "env.max_new_tokens": 8,
+                "env.max_new_tokens": 32,
                 "env.max_turns": 2,
             },
         ),
@@ -83,6 +90,6 @@ def test_run_warm_start_trains_adapter_and_reports_shares(assets, tmp_path: Path
     plan = grpo.check_grpo_config(config)
     summary = warm_start.run_warm_start(config, plan)
     assert Path(summary["adapter"], "adapter_config.json").is_file()
-    assert summary["examples"] == 8 and summary["held_out"] == 2
+    assert summary["examples"] + sum(summary["dropped"].values()) == 8 and summary["held_out"] == 2
     assert 0.0 <= summary["well_formed_before"] <= 1.0 and 0.0 <= summary["well_formed_after"] <= 1.0
     assert warm_start.run_warm_start(config, plan) == summary  # a finished warm start is reused

@@ -1,0 +1,98 @@
+"""Checkpoint choice on held-out data: keep the best checkpoint by a validation score, or the last.
+
+A trainer saves ``checkpoint-N`` directories (each holding a LoRA adapter) and a final
+``adapter/``. With ``select_checkpoint: best`` (SFT and GRPO configs), every candidate is
+scored on the *validation* split — never the test split, which is scored once by evaluation —
+and the winner's adapter replaces ``adapter/`` atomically; ``selection.json`` beside it
+records every candidate's score, the step chosen and the split that chose it. With ``last``
+nothing is scored and the final adapter stays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from teacherforge.workspace import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+SELECTION_FILE = "selection.json"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One adapter that can be kept: its training step and directory."""
+
+    step: int
+    path: Path
+
+
+def candidates(output_dir: str | os.PathLike[str], final_step: int) -> list[Candidate]:
+    """Every ``checkpoint-N`` adapter under ``output_dir`` plus the final ``adapter/`` (as ``final_step``).
+
+    A checkpoint at the final step is the same weights as ``adapter/`` and is skipped.
+    """
+    root = Path(output_dir)
+    found = [
+        Candidate(int(p.name.split("-")[-1]), p)
+        for p in root.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / ADAPTER_FILES[0]).is_file()
+    ]
+    found = [c for c in found if c.step != final_step]
+    final = root / "adapter"
+    if (final / ADAPTER_FILES[0]).is_file():
+        found.append(Candidate(final_step, final))
+    return sorted(found, key=lambda c: c.step)
+
+
+def select_checkpoint(
+    output_dir: str | os.PathLike[str],
+    final_step: int,
+    score: Callable[[Path], float],
+    split: str = "validation",
+) -> dict:
+    """Score every candidate adapter with ``score`` and keep the best one as ``adapter/``.
+
+    Ties go to the later step. Returns (and writes to ``<output_dir>/selection.json``)
+    ``{"chosen_step", "scores": {step: score}, "split", "metric"}``.
+    """
+    root = Path(output_dir)
+    found = candidates(root, final_step)
+    if not found:
+        raise FileNotFoundError(f"{root}: no adapter or checkpoint-* to choose from")
+    scores = {c.step: float(score(c.path)) for c in found}
+    best = max(found, key=lambda c: (scores[c.step], c.step))
+    if best.path != root / "adapter":
+        install_adapter(best.path, root / "adapter")
+    result = {"chosen_step": best.step, "scores": scores, "split": split, "final_step": final_step}
+    atomic_write_json(root / SELECTION_FILE, result)
+    log.info("checkpoint choice on %s: step %d (%s)", split, best.step, json.dumps(scores))
+    return result
+
+
+def install_adapter(source: Path, target: Path) -> None:
+    """Replace ``target`` with a copy of the adapter files in ``source`` (atomic rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for item in source.iterdir():
+            if item.is_file() and (
+                item.name.startswith("adapter_") or item.suffix in (".json", ".jinja", ".txt")
+            ):
+                shutil.copy2(item, tmp / item.name)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
