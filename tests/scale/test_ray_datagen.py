@@ -110,7 +110,8 @@ def test_interrupted_ray_run_resumes_without_repeating_finished_calls(tmp_path):
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
     )
     deadline = time.monotonic() + 240
-    while sum(line.startswith("done ") for line in _lines(log)) < 8:
+    # interrupt early (4 finished calls): later, the last calls can finish before Ctrl-C takes effect
+    while sum(line.startswith("done ") for line in _lines(log)) < 4:
         assert proc.poll() is None, f"finished before the interruption:\n{proc.stdout.read()}"
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.05)
