@@ -254,8 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = bench_ann(
             n, ann_queries, args.vectors == "clustered", args.chunk, kinds=tuple(args.ann_kinds.split(","))
         )
-        hnsw = max(r["recall@10"] for r in rows if r["index"] == "hnsw")
-        ivf = max(r["recall@10"] for r in rows if r["index"] == "ivf")
+        best = {
+            kind.upper(): max(r["recall@10"] for r in rows if r["index"] == kind)
+            for kind in ("hnsw", "ivf")
+            if any(r["index"] == kind for r in rows)
+        }
         report.add(
             benchkit.Table(
                 f"ANN indexes: {n:,} {args.vectors} vectors",
@@ -280,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 headline=(
                     (
                         f"ANN on {n:,} {args.vectors} vectors, best recall@10 (q/s vs flat)",
-                        f"HNSW {hnsw:.2f}, IVF {ivf:.2f} ("
+                        ", ".join(f"{kind} {recall:.2f}" for kind, recall in best.items())
+                        + " ("
                         + ", ".join(
                             f"{r['index']} {r['param']} {r['speedup_vs_flat']:.1f}×" for r in rows[1:]
                         )
