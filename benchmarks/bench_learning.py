@@ -39,6 +39,7 @@ import benchkit
 
 from teacherforge.config import Config, load_config
 from teacherforge.trainers.metrics import bootstrap_ci, change_word, difference_ci, paired_difference_ci
+from teacherforge.trainers.selection import candidates
 
 HANDWRITTEN = benchkit.REPO / "examples" / "apollo13" / "questions_handwritten.jsonl"
 MIN_TEST = 40
@@ -260,26 +261,19 @@ def load(model_name: str, adapter: Path | None = None) -> tuple[Any, Any]:
     return load_causal_lm(model_name, adapter=str(adapter) if adapter else None)
 
 
-def checkpoints(out: Path, every: int, steps: int) -> list[tuple[int, Path]]:
-    """``(step, adapter dir)`` of the checkpoints written every ``every`` steps and the final adapter."""
-    found = [
-        (s, out / f"checkpoint-{s}") for s in range(every, steps, every) if (out / f"checkpoint-{s}").is_dir()
-    ]
-    return [*found, (steps, out / "adapter")]
-
-
 def along_path(
     label: str,
     mode: str,
     model_name: str,
-    points: list[tuple[int, Path]],
+    points: list[Any],
     minutes_at: Any,
     sets: dict,
     ctx: dict,
 ) -> tuple[list[Scored], Scored]:
-    """Score each checkpoint on validation; return the curve and the best one (ties: later step)."""
+    """Score each checkpoint (:func:`~teacherforge.trainers.selection.candidates`) on validation;
+    return the curve and the best one (ties: later step)."""
     curve = []
-    for step, adapter in points:
+    for step, adapter in ((c.step, c.path) for c in points):
         model, tok = load(model_name, adapter)
         s = score(label, model, tok, mode, "validation", sets["validation"], ctx["retriever"], ctx["config"])
         s.step, s.minutes, s.extra["adapter"] = step, minutes_at(step), str(adapter)
@@ -303,7 +297,7 @@ def sft_path(config: Config, sizes: Sizes, sets: dict, ctx: dict, out: Path) -> 
     }
     result = train_sft(sizes.model, rows, out, **settings)
     minutes = lambda step: result.train_runtime_s / 60 * step / sizes.sft_steps  # noqa: E731
-    points = checkpoints(out, sizes.sft_every, sizes.sft_steps)
+    points = candidates(out, sizes.sft_steps)
     curve, best = along_path("sft", "fixed", sizes.model, points, minutes, sets, ctx)
     return curve, best
 
@@ -322,7 +316,7 @@ def warm_path(config: Config, sizes: Sizes, sets: dict, ctx: dict, out: Path) ->
         config, model, tok, rows, out, steps=sizes.warm_steps, save_steps=sizes.warm_every
     )
     minutes = lambda step: result.train_runtime_s / 60 * step / sizes.warm_steps  # noqa: E731
-    points = checkpoints(out, sizes.warm_every, sizes.warm_steps)
+    points = candidates(out, sizes.warm_steps)
     curve, best = along_path("warm start", "agentic", sizes.model, points, minutes, sets, ctx)
     return curve, best
 
@@ -349,7 +343,7 @@ def grpo_path(
         "grpo",
         "agentic",
         sizes.model,
-        checkpoints(out, sizes.grpo_every, sizes.grpo_steps),
+        candidates(out, sizes.grpo_steps),
         minutes,
         sets,
         ctx,

@@ -118,6 +118,11 @@ class Trajectory:
         """The search queries of the episode, in order (turns without a query skipped)."""
         return [t.query for t in self.turns if t.query is not None]
 
+    @property
+    def well_formed(self) -> bool:
+        """Whether the episode ended with an answer and no turn was malformed."""
+        return self.final_answer is not None and not any(t.malformed for t in self.turns)
+
     def to_json(self) -> dict[str, Any]:
         """The JSONL record of this trajectory (the format rollouts are saved in)."""
         return {

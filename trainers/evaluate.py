@@ -171,7 +171,6 @@ def predict_agentic(
         ids = tuple(dict.fromkeys(ref.chunk_id for turn in traj.turns for ref in turn.retrieved))
         searches = sum(1 for turn in traj.turns if turn.query is not None)
         gold = set(traj.gold_chunk_ids)
-        well_formed = traj.final_answer is not None and not any(turn.malformed for turn in traj.turns)
         predictions.append(
             Prediction(
                 q["id"],
@@ -181,7 +180,7 @@ def predict_agentic(
                 ids,
                 searches,
                 bool(gold & set(ids)),
-                well_formed,
+                traj.well_formed,
             )
         )
     return predictions

@@ -152,10 +152,7 @@ def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
         "searches_per_episode": sum(len(t.queries) for t in trajectories) / n,
         "answer_length": sum(len((t.final_answer or "").split()) for t in trajectories) / n,
         "answered": sum(t.final_answer is not None for t in trajectories) / n,
-        "well_formed": sum(
-            t.final_answer is not None and not any(turn.malformed for turn in t.turns) for t in trajectories
-        )
-        / n,
+        "well_formed": sum(t.well_formed for t in trajectories) / n,
     }
 
 

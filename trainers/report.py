@@ -55,7 +55,7 @@ def summary_markdown(result: dict[str, Any], paths: dict[str, Path]) -> str:
         for label, m in models.items():
             lines.append(
                 f"| {label} | {m['n']} | {_ci(m['exact_match'])} | {_ci(m['f1'])} | {m['retrieval_hit_rate']:.2f} "
-                f"| {m['mean_searches']:.2f} | {m.get('well_formed', 1.0):.2f} | {m['similarity']['mean']:.2f} "
+                f"| {m['mean_searches']:.2f} | {m['well_formed']:.2f} | {m['similarity']['mean']:.2f} "
                 f"| {m['refusal_rate']:.2f} "
                 f"| {_num(m.get('ratio_to_teacher', {}).get('f1'))} |"
             )

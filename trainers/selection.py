@@ -24,7 +24,7 @@ from teacherforge.workspace import atomic_write_json
 log = logging.getLogger(__name__)
 
 SELECTION_FILE = "selection.json"
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,17 @@ def candidates(output_dir: str | os.PathLike[str], final_step: int) -> list[Cand
 
     A checkpoint at the final step is the same weights as ``adapter/`` and is skipped.
     """
+    from teacherforge.trainers.sft_common import saved_checkpoints
+
     root = Path(output_dir)
     found = [
-        Candidate(int(p.name.split("-")[-1]), p)
-        for p in root.glob("checkpoint-*")
-        if p.name.split("-")[-1].isdigit() and (p / ADAPTER_FILES[0]).is_file()
+        Candidate(step, path)
+        for step, path in saved_checkpoints(root)
+        if step != final_step and (path / ADAPTER_CONFIG).is_file()
     ]
-    found = [c for c in found if c.step != final_step]
-    final = root / "adapter"
-    if (final / ADAPTER_FILES[0]).is_file():
-        found.append(Candidate(final_step, final))
-    return sorted(found, key=lambda c: c.step)
+    if (root / "adapter" / ADAPTER_CONFIG).is_file():
+        found.append(Candidate(final_step, root / "adapter"))
+    return found
 
 
 def select_checkpoint(
@@ -62,7 +62,7 @@ def select_checkpoint(
     """Score every candidate adapter with ``score`` and keep the best one as ``adapter/``.
 
     Ties go to the later step. Returns (and writes to ``<output_dir>/selection.json``)
-    ``{"chosen_step", "scores": {step: score}, "split", "metric"}``.
+    ``{"chosen_step", "scores": {step: score}, "split", "final_step"}``.
     """
     root = Path(output_dir)
     found = candidates(root, final_step)

@@ -123,13 +123,22 @@ def resolve_report_to(report_to: str | list[str] = "auto") -> list[str]:
     return targets
 
 
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest ``checkpoint-N`` directory under ``output_dir`` (``None`` if there is none)."""
+def saved_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(step, directory)`` of every ``checkpoint-N`` directory under ``output_dir``, by step."""
     root = Path(output_dir)
     if not root.is_dir():
-        return None
-    checkpoints = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        return []
+    return sorted(
+        (int(p.name.split("-")[-1]), p)
+        for p in root.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit()
+    )
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest ``checkpoint-N`` directory under ``output_dir`` (``None`` if there is none)."""
+    saved = saved_checkpoints(output_dir)
+    return saved[-1][1] if saved else None
 
 
 def _mixed_precision() -> dict[str, bool]:
