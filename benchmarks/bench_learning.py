@@ -162,7 +162,7 @@ def bench_config(run_dir: Path, sizes: Sizes, smoke: bool) -> Config:
 
 def build_data(config: Config, corpus: Path | None) -> None:
     """Data generation, oracle teacher, post-processing and the chat dataset (finished steps are reused)."""
-    from teacherforge.trainers.pipeline import run_pipeline
+    from teacherforge.cli.pipeline import run_pipeline
 
     config = dataclasses.replace(config, stages=["datagen", "teacher", "quality", "dataset"])
     if corpus is not None:

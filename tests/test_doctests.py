@@ -36,6 +36,8 @@ def _modules() -> list[str]:
                 and package_name == "teacherforge"
             ):
                 continue  # visited through their own package
+            if info.name.endswith(".__main__"):
+                continue  # running it is running the command
             names.append(info.name)
     return sorted(set(names))
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from teacherforge.datagen import cmd_import, importers
+from teacherforge.cli import cmd_import
+from teacherforge.datagen import importers
 from teacherforge.datagen.autodidact import export_autodidact
 from teacherforge.datagen.importers import import_questions
 from teacherforge.records import Question, load_questions, save_questions

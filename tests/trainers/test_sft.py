@@ -189,7 +189,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, tiny_dir):
 @pytest.mark.slow
 def test_sft_only_end_to_end_on_apollo(tmp_path):
     """datagen → oracle teacher → quality → dataset → SFT of the embedded SmolLM2 on ~10 Apollo chunks."""
-    from teacherforge.trainers.pipeline import run_pipeline
+    from teacherforge.cli.pipeline import run_pipeline
 
     config = load_config(
         "sft_only",

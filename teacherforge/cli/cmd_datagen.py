@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from teacherforge.cli_args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, config_from_args
 
 PARTIAL_EXIT = 3
 

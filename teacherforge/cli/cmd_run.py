@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from teacherforge.cli_args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from teacherforge.trainers.pipeline import run_pipeline
+    from teacherforge.cli.pipeline import run_pipeline
 
     run_pipeline(config_from_args(args))
     return 0

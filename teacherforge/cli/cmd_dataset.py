@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from teacherforge.cli_args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from teacherforge.cli_args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from teacherforge.trainers.feedback import run_loop
+    from teacherforge.cli.feedback import run_loop
 
     print(run_loop(config_from_args(args)))
     return 0

@@ -254,10 +254,10 @@ def headline_ratio(result: dict[str, Any], student_label: str) -> float:
 
 def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     """One feedback round from ``parent`` into ``parent/rounds/round_NN`` (resumable)."""
+    from teacherforge.cli.pipeline import stage_function
     from teacherforge.retrieval import Retriever
     from teacherforge.trainers.eval_models import resolve_model, resolve_models
     from teacherforge.trainers.evaluate import evaluate
-    from teacherforge.trainers.pipeline import stage_function
 
     root = config.run_path
     round_dir = root / "rounds" / f"round_{round_index:02d}"

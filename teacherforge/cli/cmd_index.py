@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from teacherforge.cli_args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, config_from_args
 
 PARTIAL_EXIT = 3
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from teacherforge.cli.feedback import Failure, collect_failures, find_challenges, run_loop
+from teacherforge.cli.pipeline import stage_function
 from teacherforge.config import load_config
-from teacherforge.trainers.feedback import Failure, collect_failures, find_challenges, run_loop
-from teacherforge.trainers.pipeline import stage_function
 from teacherforge.workspace import read_json, read_jsonl
 from tests.envs._envkit import CHUNK_TEXTS, QUESTIONS, write_run_dir
 

@@ -1,6 +1,7 @@
 """The ``teacherforge`` command: one subcommand per pipeline stage.
 
-Each subcommand lives in its own module (``<package>/cmd_<name>.py``) exposing
+This package is the command layer, the one place that imports every other layer. Each
+subcommand lives in its own module (``teacherforge/cli/cmd_<name>.py``) exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import heavy libraries
 only inside ``run``, so ``teacherforge --help`` stays fast and a stage's dependencies are
 loaded only when that stage runs. A subcommand whose module does not exist yet says so and
@@ -21,27 +22,27 @@ __all__ = ["COMMANDS", "CommandError", "build_parser", "main"]
 
 # command words -> (module, help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("index",): ("teacherforge.cmd_index", "chunk a corpus and build a retriever index"),
-    ("search",): ("teacherforge.cmd_search", "query a retriever index"),
-    ("run",): ("teacherforge.trainers.cmd_run", "run every stage a config enables"),
+    ("index",): ("teacherforge.cli.cmd_index", "chunk a corpus and build a retriever index"),
+    ("search",): ("teacherforge.cli.cmd_search", "query a retriever index"),
+    ("run",): ("teacherforge.cli.cmd_run", "run every stage a config enables"),
     ("datagen",): (
-        "teacherforge.datagen.cmd_datagen",
+        "teacherforge.cli.cmd_datagen",
         "documents → chunks → index → questions → paraphrases",
     ),
-    ("import",): ("teacherforge.datagen.cmd_import", "import an existing question set into a run dir"),
-    ("export", "autodidact"): ("teacherforge.datagen.cmd_export", "export a run dir in AutoDidact's layout"),
-    ("teacher",): ("teacherforge.datagen.cmd_teacher", "RAG teacher answers the questions"),
-    ("quality",): ("teacherforge.datagen.cmd_quality", "post-process teacher answers"),
-    ("dataset",): ("teacherforge.datagen.cmd_dataset", "build the chat-format dataset"),
-    ("review",): ("teacherforge.datagen.cmd_review", "web page to review flagged teacher records"),
-    ("env", "play"): ("teacherforge.envs.cmd_play", "play the search environment by hand"),
-    ("rewards", "replay"): ("teacherforge.rewards.cmd_replay", "rescore saved trajectories under a rubric"),
-    ("train", "grpo"): ("teacherforge.trainers.cmd_grpo", "GRPO on the search environment"),
-    ("train", "sft"): ("teacherforge.trainers.cmd_sft", "SFT of the student on the teacher dataset"),
-    ("eval",): ("teacherforge.trainers.cmd_eval", "evaluate models inside the RAG loop"),
-    ("ask",): ("teacherforge.trainers.cmd_ask", "run one agentic episode and print its trace"),
-    ("loop",): ("teacherforge.trainers.cmd_loop", "feedback rounds: eval → new data → retrain"),
-    ("serve", "retriever"): ("teacherforge.retrieval.cmd_serve", "serve a retriever over HTTP"),
+    ("import",): ("teacherforge.cli.cmd_import", "import an existing question set into a run dir"),
+    ("export", "autodidact"): ("teacherforge.cli.cmd_export", "export a run dir in AutoDidact's layout"),
+    ("teacher",): ("teacherforge.cli.cmd_teacher", "RAG teacher answers the questions"),
+    ("quality",): ("teacherforge.cli.cmd_quality", "post-process teacher answers"),
+    ("dataset",): ("teacherforge.cli.cmd_dataset", "build the chat-format dataset"),
+    ("review",): ("teacherforge.cli.cmd_review", "web page to review flagged teacher records"),
+    ("env", "play"): ("teacherforge.cli.cmd_play", "play the search environment by hand"),
+    ("rewards", "replay"): ("teacherforge.cli.cmd_replay", "rescore saved trajectories under a rubric"),
+    ("train", "grpo"): ("teacherforge.cli.cmd_grpo", "GRPO on the search environment"),
+    ("train", "sft"): ("teacherforge.cli.cmd_sft", "SFT of the student on the teacher dataset"),
+    ("eval",): ("teacherforge.cli.cmd_eval", "evaluate models inside the RAG loop"),
+    ("ask",): ("teacherforge.cli.cmd_ask", "run one agentic episode and print its trace"),
+    ("loop",): ("teacherforge.cli.cmd_loop", "feedback rounds: eval → new data → retrain"),
+    ("serve", "retriever"): ("teacherforge.cli.cmd_serve", "serve a retriever over HTTP"),
 }
 
 
@@ -113,7 +114,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"teacherforge {name}: error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
