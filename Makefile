@@ -61,9 +61,11 @@ bench: $(VENV)/.stamp-test
 bench-learning: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_learning.py
 
+# Layer rules (rewards import nothing of ours, core no stage, ...): tests/architecture/layers.py, also run by `make test`.
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tests/architecture/layers.py
 
 clean-venv:
 	rm -rf $(VENV)

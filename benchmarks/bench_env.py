@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from teacherforge.config import EnvConfig, RetrievalConfig
-from teacherforge.envs import Episode, RolloutDriver, SearchEnv
+from teacherforge.envs import Episode, RolloutDriver, SearchEnv, SearchTask
 from teacherforge.llm import FakeBackend
 from teacherforge.retrieval import Retriever
+from teacherforge.rewards import load_rubric
 from teacherforge.types import Chunk, GenerationParams
 
 #: The driver comparison's conditions (the test runs it at these): episodes, turns, latency.
@@ -72,12 +73,12 @@ def bench_search(
         {"id": f"q{i}", "chunk_id": c.chunk_id, "question": c.text[:80], "answer": "x"}
         for i, c in enumerate(chunks[:16])
     ]
-    config = EnvConfig(top_k=top_k, max_turns=8)
-    env = SearchEnv(retriever=retriever, questions=questions, config=config)
+    env = SearchEnv(retriever=retriever, questions=questions, top_k=top_k, max_turns=8)
     stub = SearchEnv(
         retriever=_StubRetriever(retriever.search(["oxygen tank"], top_k)[0]),
         questions=questions,
-        config=config,
+        top_k=top_k,
+        max_turns=8,
     )
     embedder, index = retriever.embedder, retriever.index
     embedder.encode(["warm up"])
@@ -184,9 +185,11 @@ def bench_driver(
             return f"<think>look it up</think><search>question {number} part {turn} oxygen tank</search>"
         return "<answer>oxygen</answer>"
 
-    config = EnvConfig(top_k=3, max_turns=turns + 1)
+    task = SearchTask(
+        EnvConfig(max_turns=turns + 1), retriever, questions, load_rubric("autodidact"), top_k=3
+    )
     params = GenerationParams(max_new_tokens=64)
-    driver = RolloutDriver(retriever, "autodidact", config)
+    driver = RolloutDriver(task)
     start = time.perf_counter()
     sequential = [driver.run(FakeBackend(responder, delay_s=latency), [q], params)[0] for q in questions]
     t_seq = time.perf_counter() - start

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for i, c in enumerate(chunks[: args.questions])
     ]
     backend = FakeBackend(respond, delay_s=args.latency, identity="bench")
-    config = load_config(None, ["teacher.min_score=0.0", "env.top_k=3"])
+    config = load_config(None, ["retrieval.min_score=0.0", "retrieval.top_k=3"])
     params = GenerationParams(max_new_tokens=32)
     rows = []
     for mode, predict in (("fixed", predict_fixed), ("agentic", predict_agentic)):

@@ -58,11 +58,10 @@ def _mean_after_warmup(values: list[float]) -> float:
     return statistics.mean(values[1:] if len(values) > 1 else values)
 
 
-def run_ours(config, steps: int) -> dict:
+def run_ours(config, plan, task) -> dict:
     from teacherforge.trainers import grpo
 
-    plan = grpo.check_grpo_config(config)
-    setup = grpo.build_grpo_trainer(config, plan)
+    setup = grpo.build_grpo_trainer(config, plan, task=task)
     setup.trainer.train()
     recs = setup.log_callback.records
     keep = recs[1:] if len(recs) > 1 else recs
@@ -70,7 +69,7 @@ def run_ours(config, steps: int) -> dict:
     def mean(key: str) -> float:
         return statistics.mean(r[key] or 0.0 for r in keep)
 
-    tokens = [json.loads(line) for line in (plan.output_dir / "grpo_log.jsonl").read_text().splitlines()]
+    tokens = [json.loads(line) for line in plan.outputs.grpo_log.read_text().splitlines()]
     return {
         "step_s": mean("step_time_s"),
         "generation_s": mean("time/generation_s"),
@@ -84,21 +83,23 @@ def run_ours(config, steps: int) -> dict:
     }
 
 
-def run_plain(config, steps: int, completion_len: int) -> dict:
+def run_plain(config, plan, task, steps: int, completion_len: int) -> dict:
+    """Plain TRL on the same questions, with the task's system prompt (single-turn, no env)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from teacherforge.envs.driver import RolloutDriver
     from teacherforge.envs.prompts import build_messages
     from teacherforge.trainers import grpo
     from teacherforge.trainers.sft_common import _mixed_precision
 
-    plan = grpo.check_grpo_config(config)
     model, tokenizer, peft_config = grpo.load_policy(config)
-    system = RolloutDriver(None, plan.rubric, config.env).system_prompt
     rows = [
-        {"prompt": [{"role": m.role, "content": m.content} for m in build_messages(q.question, system)]}
-        for q in plan.questions
+        {
+            "prompt": [
+                {"role": m.role, "content": m.content} for m in build_messages(q.question, task.system_prompt)
+            ]
+        }
+        for q in task.questions
     ]
 
     def trivial(completions, **kwargs):
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from teacherforge.config import load_config
+    from teacherforge.envs.task import build_task
+    from teacherforge.trainers import grpo
 
     torch.set_num_threads(args.threads)
     report = benchkit.Report("bench_grpo", args.smoke)
@@ -174,13 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         "grpo.trajectories_per_step=0",
         f"env.max_new_tokens={args.max_new_tokens}",
         f"env.max_turns={args.max_turns}",
-        "env.top_k=2",
+        "retrieval.top_k=2",
         "env.max_observation_chars=1200",
     ]
+    if not args.run_dir:
+        overrides.append("retrieval.kind=bm25")  # as apollo_run_dir builds the index
     config = load_config(None, overrides)
-    ours = run_ours(config, args.steps)
+    plan = grpo.check_grpo_config(config)
+    task = build_task(config, plan.run_dir, questions=plan.questions, rubric=plan.rubric)
+    ours = run_ours(config, plan, task)
     length = max(round(ours["completion_tokens"] + ours["env_tokens"]), 1)
-    plain = run_plain(config, args.steps, length)
+    plain = run_plain(config, plan, task, args.steps, length)
     ratio = ours["step_s"] / plain["step_s"]
     model_name = Path(args.model).name if args.smoke else args.model
     breakdown = ", ".join(

@@ -172,9 +172,9 @@ def build_data(config: Config, corpus: Path | None) -> None:
 
 def check_splits(config: Config, sizes: Sizes) -> dict[str, list[dict]]:
     """The validation and test questions; stops when a split is too small or overlaps training chunks."""
-    from teacherforge.records import load_questions
+    from teacherforge.run import RunLayout
 
-    questions = [q.to_json() for q in load_questions(config.run_path / "questions.json")]
+    questions = [q.to_json() for q in RunLayout(config.run_path).questions(None)]
     by_split = {s: [q for q in questions if q["split"] == s] for s in ("train", "validation", "test")}
     train_chunks = {c for q in by_split["train"] for c in (q.get("source_chunk_ids") or [q["chunk_id"]])}
     for split in ("validation", "test"):
@@ -201,12 +201,13 @@ def check_splits(config: Config, sizes: Sizes) -> dict[str, list[dict]]:
 
 def handwritten_questions(config: Config, limit: int) -> list[dict]:
     """The hand-written question-form set, each pointed at every chunk whose text contains its answer."""
+    from teacherforge.run import RunLayout
     from teacherforge.workspace import read_jsonl
 
-    chunks = read_jsonl(config.run_path / "chunks.jsonl")
+    chunks = RunLayout(config.run_path).chunk_list()
     out = []
     for q in read_jsonl(HANDWRITTEN):
-        homes = [c["chunk_id"] for c in chunks if q["answer"].lower() in c["text"].lower()]
+        homes = [c.chunk_id for c in chunks if q["answer"].lower() in c.text.lower()]
         if homes:
             out.append(
                 {
@@ -285,11 +286,12 @@ def along_path(
 
 def sft_path(config: Config, sizes: Sizes, sets: dict, ctx: dict, out: Path) -> tuple[list[Scored], Scored]:
     """(a) LoRA SFT on the teacher dataset (the ``sft`` settings), checkpoints every ``sft_every`` steps."""
+    from teacherforge.run import RunLayout
     from teacherforge.trainers.sft import training_settings
     from teacherforge.trainers.sft_common import train_sft
     from teacherforge.workspace import read_jsonl
 
-    rows = read_jsonl(config.run_path / "dataset" / "train.jsonl")
+    rows = read_jsonl(RunLayout(config.run_path).dataset_split("train"))
     settings = training_settings(config) | {
         "max_steps": sizes.sft_steps,
         "save_steps": sizes.sft_every,
@@ -304,12 +306,13 @@ def sft_path(config: Config, sizes: Sizes, sets: dict, ctx: dict, out: Path) -> 
 
 def warm_path(config: Config, sizes: Sizes, sets: dict, ctx: dict, out: Path) -> tuple[list[Scored], Scored]:
     """(b) the warm start (the ``grpo.warm_start_*`` settings), checkpoints every ``warm_every`` steps."""
-    from teacherforge.envs.driver import RolloutDriver
+    from teacherforge.envs import RolloutDriver, build_task
     from teacherforge.trainers import grpo, warm_start
 
     plan = grpo.check_grpo_config(config)
     model, tok = load(sizes.model)
-    driver = RolloutDriver(ctx["retriever"], plan.rubric, config.env, tokenizer=tok)
+    task = build_task(config, retriever=ctx["retriever"], questions=plan.questions, rubric=plan.rubric)
+    driver = RolloutDriver(task, tokenizer=tok)
     rows, dropped, _ = warm_start.warm_start_rows(config, plan.questions, driver, tok)
     print(f"  warm start: {len(rows)} examples, dropped {dropped}", flush=True)
     result = warm_start.train_warm_start(
@@ -334,7 +337,7 @@ def grpo_path(
     )
     plan = grpo.check_grpo_config(gconfig)
     grpo.train_grpo(gconfig, plan, adapter=warm)
-    log = read_jsonl(out / "grpo_log.jsonl")
+    log = read_jsonl(plan.outputs.grpo_log)
     cumulative = [0.0]
     for record in log:
         cumulative.append(cumulative[-1] + float(record.get("step_time_s") or 0.0))
@@ -441,7 +444,7 @@ def _table(rows: list[dict], columns: Sequence[str]) -> list[str]:
 
 def run(sizes: Sizes, work: Path, smoke: bool) -> dict[str, Any]:
     """The whole benchmark; returns the result written to ``learning.json``."""
-    from teacherforge.envs.rundir import load_retriever
+    from teacherforge.run import RunLayout
 
     started = time.perf_counter()
     corpus = None
@@ -456,7 +459,10 @@ def run(sizes: Sizes, work: Path, smoke: bool) -> dict[str, Any]:
     build_data(config, corpus)
     sets = check_splits(config, sizes)
     sets["handwritten"] = handwritten_questions(config, sizes.handwritten)
-    ctx = {"config": config, "retriever": load_retriever(config.run_path, config.env.index)}
+    ctx = {
+        "config": config,
+        "retriever": RunLayout(config.run_path).retriever(config.retrieval.index, config.retrieval),
+    }
 
     def test_scores(
         label: str, mode: str, names: Sequence[str], kept: Scored | None = None

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         sets = [
             "datagen.generator=llm",
-            "datagen.llm.backend=fake",
+            "datagen.llm.backend=custom",
             "datagen.llm.model=bench_ray:per_prompt_backend",
             "datagen.batch_size=8",
             "datagen.min_answer_similarity=0",

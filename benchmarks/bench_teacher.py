@@ -34,12 +34,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from teacherforge.config import ChunkingConfig, LoraConfig, RetrievalConfig
+    from teacherforge.config import ChunkingConfig, LoraAdapterConfig, RetrievalConfig
     from teacherforge.datagen.chunking import chunk_documents
     from teacherforge.datagen.loaders import load_corpus
-    from teacherforge.datagen.rag_prompt import rag_messages
-    from teacherforge.datagen.teacher import answer_questions, select_hits
+    from teacherforge.datagen.teacher import answer_questions
     from teacherforge.llm import TransformersBackend
+    from teacherforge.rag import rag_messages, select_hits
     from teacherforge.records import Question
     from teacherforge.retrieval import Retriever
     from teacherforge.trainers.sft_common import train_sft
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             model,
             rows,
             out,
-            lora=LoraConfig(),
+            lora=LoraAdapterConfig(),
             learning_rate=2e-4,
             batch_size=4,
             max_steps=args.sft_steps,

@@ -187,8 +187,10 @@ def apollo_run_dir(path: Path, n_chunks: int = 40, kind: str = "bm25") -> Path:
     from answer_at_k import load_questions
 
     from teacherforge.config import RetrievalConfig
+    from teacherforge.records import as_questions
     from teacherforge.retrieval import Retriever
-    from teacherforge.workspace import atomic_write_json, atomic_write_jsonl
+    from teacherforge.run import RunLayout
+    from teacherforge.workspace import atomic_write_jsonl
 
     chunks = apollo_slices(600, n_chunks)
     records = []
@@ -209,8 +211,9 @@ def apollo_run_dir(path: Path, n_chunks: int = 40, kind: str = "bm25") -> Path:
             )
     if not records:
         raise ValueError(f"no hand-written question is answered in the first {n_chunks} chunks; use more")
+    layout = RunLayout(path)
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_jsonl(path / "chunks.jsonl", [c.to_json() for c in chunks])
-    Retriever.build(chunks, RetrievalConfig(kind=kind)).save(path / "index")
-    atomic_write_json(path / "questions.json", records)
+    atomic_write_jsonl(layout.chunks, [c.to_json() for c in chunks])
+    Retriever.build(chunks, RetrievalConfig(kind=kind)).save(layout.index_dir("original"))
+    layout.save_questions(as_questions(records, "hand-written questions"))
     return path

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
 
-from teacherforge.config import Config, LoraConfig, load_config
+from teacherforge.config import Config, LoraAdapterConfig, load_config
 from teacherforge.records import Question
 from teacherforge.retrieval import Embedder, Retriever
 from teacherforge.types import Chunk, GenerationParams, Message
@@ -227,9 +227,9 @@ def build_world(plan: Plan, root: Path) -> World:
     """Chunk the bundled report, index it (BM25), write a real run dir and the GRPO config."""
     from teacherforge.config import ChunkingConfig, RetrievalConfig
     from teacherforge.datagen.chunking import chunk_documents
-    from teacherforge.envs import rundir
-    from teacherforge.trainers.grpo import rubric_of
-    from teacherforge.workspace import atomic_write_json, atomic_write_jsonl
+    from teacherforge.envs.task import rubric_of
+    from teacherforge.run import RunLayout
+    from teacherforge.workspace import atomic_write_jsonl
 
     text = REPORT.read_text(encoding="utf-8")
     doc = SimpleNamespace(doc_id="apollo13", source=REPORT.name, text=text, metadata={})
@@ -247,10 +247,11 @@ def build_world(plan: Plan, root: Path) -> World:
         )
     retriever = Retriever.build(chunks, RetrievalConfig(kind="bm25"), embedder=HashingEmbedder())
     run_dir = root / "run"
+    layout = RunLayout(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_jsonl(run_dir / rundir.CHUNKS_FILE, (c.to_json() for c in chunks))
-    retriever.save(rundir.index_dir(run_dir, "original"))
-    atomic_write_json(run_dir / rundir.QUESTIONS_FILE, [q.to_json() for q in questions])
+    atomic_write_jsonl(layout.chunks, (c.to_json() for c in chunks))
+    retriever.save(layout.index_dir("original"))
+    layout.save_questions(questions)
     config = load_config(
         None,
         [
@@ -265,7 +266,7 @@ def build_world(plan: Plan, root: Path) -> World:
             "grpo.trajectories_per_step=0",
             f"env.max_turns={plan.env_turns}",
             f"env.max_new_tokens={plan.env_new_tokens}",
-            "env.top_k=2",
+            "retrieval.top_k=2",
             "env.max_observation_chars=600",
         ],
     )
@@ -388,13 +389,20 @@ def measure_generation(model: Any, tokenizer: Any, world: World, plan: Plan, dev
     return {"value": tokens / wall, "tokens": tokens, "seconds": round(wall, 3), "batch": plan.gen_prompts}
 
 
+def world_task(world: World) -> Any:
+    """The search task over the world's index, questions and rubric."""
+    from teacherforge.envs import build_task
+
+    return build_task(world.config, retriever=world.retriever, questions=world.questions, rubric=world.rubric)
+
+
 def measure_rollouts(model: Any, tokenizer: Any, world: World, plan: Plan, device: str) -> dict:
     """Episodes/s of the batched ``RolloutDriver`` with the live model over the BM25 index."""
-    from teacherforge.envs.driver import RolloutDriver
+    from teacherforge.envs import RolloutDriver
     from teacherforge.llm import TransformersBackend
 
     env = world.config.env
-    driver = RolloutDriver(world.retriever, world.rubric, env, tokenizer=tokenizer)
+    driver = RolloutDriver(world_task(world), tokenizer=tokenizer)
     backend = TransformersBackend(model, tokenizer, batch_size=plan.rollout_questions * plan.group)
     questions = world.questions[: plan.rollout_questions]
     params = GenerationParams(max_new_tokens=env.max_new_tokens, temperature=1.0, n=plan.group, seed=0)
@@ -450,7 +458,7 @@ def measure_grpo(tokenizer: Any, world: World, plan: Plan, device: str) -> dict:
         model=build_model(plan.shape, tokenizer, device),
         tokenizer=tokenizer,
         peft_config=peft_lora_config(config.grpo.lora),
-        retriever=world.retriever,
+        task=world_task(world),
     )
     clock = StepClock(device)
     setup.trainer.add_callback(clock)
@@ -491,7 +499,7 @@ def measure_memorisation(tokenizer: Any, world: World, plan: Plan, device: str, 
         build_model(plan.shape, tokenizer, device),
         list(world.memo_rows),  # one batch = every pair: one step is one epoch
         root / "memo",
-        lora=LoraConfig(r=plan.memo_rank, alpha=2 * plan.memo_rank, target_modules=ALL_LINEAR),
+        lora=LoraAdapterConfig(r=plan.memo_rank, alpha=2 * plan.memo_rank, target_modules=ALL_LINEAR),
         learning_rate=plan.memo_lr,
         batch_size=len(world.memo_rows),
         max_steps=plan.memo_steps,

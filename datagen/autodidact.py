@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from teacherforge.types import Chunk
-from teacherforge.workspace import RunDir, atomic_path, atomic_write_json, read_json, read_jsonl, utc_now
+from teacherforge.run import RunLayout
+from teacherforge.workspace import RunDir, atomic_path, atomic_write_json, step_record, utc_now
 
 CHUNKS_FILE = "saved_data/chunks.pkl"
 QUESTIONS_FILE = "saved_data/questions.json"
@@ -69,25 +69,13 @@ def make_langchain_embeddings(embedder: Any) -> Any:
     return TeacherforgeEmbeddings(embedder)
 
 
-def read_chunks(run_dir: str | os.PathLike[str]) -> list[Chunk]:
-    """The chunks of a run dir, in ``chunks.jsonl`` order (the export's integer ids)."""
-    path = Path(run_dir) / "chunks.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` for this run dir first")
-    chunks = []
-    for lineno, record in enumerate(read_jsonl(path), 1):
-        try:
-            chunks.append(Chunk.from_json(record))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}:{lineno}: not a chunk record ({exc})") from None
-    return chunks
-
-
 def run_embedder_name(run_dir: str | os.PathLike[str], default: str = "minilm") -> str:
-    """The embedder the run's index was built with (``index/retriever.json``), else ``default``."""
-    meta_path = Path(run_dir) / "index" / "retriever.json"
-    if meta_path.is_file():
-        name = (read_json(meta_path).get("embedder") or {}).get("name")
+    """The embedder the run's original index was built with, else ``default``."""
+    from teacherforge.retrieval.retriever import read_meta
+
+    layout = RunLayout(run_dir)
+    if layout.has_index("original"):
+        name = (read_meta(layout.index_dir("original")).get("embedder") or {}).get("name")
         if name:
             return str(name)
     return default
@@ -111,12 +99,12 @@ def export_autodidact(
 
     from teacherforge.records import load_questions
 
-    run_dir, out = Path(run_dir), Path(out)
-    chunks = read_chunks(run_dir)
+    layout, out = RunLayout(run_dir), Path(out)
+    chunks = layout.chunk_list()
     if not chunks:
-        raise ValueError(f"{run_dir / 'chunks.jsonl'} is empty; nothing to export")
+        raise ValueError(f"{layout.chunks} is empty; nothing to export")
     index_of = {c.chunk_id: i for i, c in enumerate(chunks)}
-    questions_path = run_dir / "questions.json"
+    questions_path = layout.questions_file
     questions = load_questions(questions_path, set(index_of)) if questions_path.is_file() else []
     if embedder is None:
         from teacherforge.retrieval import Embedder
@@ -164,7 +152,10 @@ def export_autodidact(
         {
             "created_at": utc_now(),
             "run_dir": str(run_dir),
-            "config_hash": RunDir.load_manifest(run_dir).get("config_hash"),
+            "fingerprints": {  # of the run dir's steps this export is made of
+                name: (step_record(RunDir.load_manifest(run_dir), name) or {}).get("fingerprint")
+                for name in ("chunk", "questions")
+            },
             "embedder": identity,
             "splits": list(splits) if splits is not None else None,
             "files": {"chunks": CHUNKS_FILE, "questions": QUESTIONS_FILE, "faiss_index": FAISS_DIR},

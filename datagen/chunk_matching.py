@@ -13,8 +13,8 @@ ids, so each question is mapped lexically onto the run dir's ``chunks.jsonl``:
 A match below ``min_score`` is no match; the caller reports the question as dropped.
 
 >>> from teacherforge.types import Chunk
->>> m = ChunkMatcher([Chunk("a-0", "a", "a", "The tank held 300 psi."), Chunk("a-1", "a", "a", "Launch was at 13:13.")])
->>> found = m.match("When was launch?", ("13:13",))
+>>> m = ChunkMatcher([Chunk("a-0", "a", "a", "The boiler held 300 psi."), Chunk("a-1", "a", "a", "Opening was at 13:13.")])
+>>> found = m.match("When was the opening?", ("13:13",))
 >>> found.chunk_id, found.method, found.score
 ('a-1', 'answer_exact', 1.0)
 """

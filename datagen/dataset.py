@@ -1,7 +1,7 @@
 """The dataset builder: teacher records → chat ``messages`` train/validation/test in ``dataset/``.
 
 Each kept record becomes one conversation in the RAG prompt the teacher saw
-(:mod:`teacherforge.datagen.rag_prompt`): system (instructions + the numbered retrieved
+(:mod:`teacherforge.rag`): system (instructions + the numbered retrieved
 chunks), user (the question), assistant (the answer). Records are kept when their
 ``review_status`` is in ``dataset.include_review_statuses`` and they are valid (or a reviewer
 approved them). The split is the one assigned at data generation (by chunk, carried in each
@@ -9,7 +9,7 @@ record's trace and checked against ``questions.json``), so no source chunk reach
 
 ``dataset.rag_failure_share`` adds RAG-failure examples: a kept record's question with
 distractor chunks of the same split (never its own source chunks), answered with
-:data:`~teacherforge.datagen.rag_prompt.NOT_IN_CONTEXT`; the share is of the final examples of
+:data:`~teacherforge.rag.NOT_IN_CONTEXT`; the share is of the final examples of
 each split. With ``quality.redact`` the context chunks are redacted like the records were.
 
 Outputs in ``<run_dir>/dataset/``: ``{train,validation,test}.jsonl`` (``{"id", "messages",
@@ -22,55 +22,66 @@ manifest records it (``dataset``) with the version it replaced as its parent.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from teacherforge.config import Config, config_to_dict
-from teacherforge.datagen.rag_prompt import NOT_IN_CONTEXT, rag_messages
-from teacherforge.datagen.schema import read_records
-from teacherforge.datagen.teacher import require_inputs
-from teacherforge.records import SPLITS, load_questions
-from teacherforge.workspace import RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl, stable_hash
+from teacherforge.config import Config
+from teacherforge.rag import NOT_IN_CONTEXT, rag_messages
+from teacherforge.records import SPLITS, RecordMetadata, TeacherRecord
+from teacherforge.run import NAMES, RunLayout
+from teacherforge.workspace import (
+    RunDir,
+    Step,
+    atomic_write_json,
+    atomic_write_jsonl,
+    config_slice,
+    read_jsonl,
+    skipped_summary,
+    stable_hash,
+)
 
-DATASET_DIR = "dataset"
 
+def keep_record(meta: RecordMetadata, statuses: Sequence[str]) -> bool:
+    """Whether a teacher record with metadata ``meta`` goes into the dataset (status allowed;
+    valid or approved).
 
-def keep_record(record: dict[str, Any], statuses: Sequence[str]) -> bool:
-    """Whether a teacher record goes into the dataset (status allowed; valid or approved).
-
-    >>> keep_record({"metadata": {"review_status": "auto", "is_valid": True}}, ["auto", "approved"])
+    >>> from teacherforge.records import Tokens
+    >>> meta = RecordMetadata("oracle", "teacherforge dev", "oracle", 0.0, "rag@0", Tokens(0, 0))
+    >>> keep_record(meta, ["auto", "approved"])
     True
-    >>> keep_record({"metadata": {"review_status": "pending", "is_valid": True}}, ["auto", "approved"])
+    >>> import dataclasses
+    >>> keep_record(dataclasses.replace(meta, review_status="pending"), ["auto", "approved"])
     False
     """
-    meta = record["metadata"]
-    status = meta.get("review_status", "auto")
-    return status in statuses and (bool(meta.get("is_valid", True)) or status == "approved")
+    status = meta.review_status
+    return status in statuses and (meta.is_valid or status == "approved")
 
 
 def example_from_record(
-    record: dict[str, Any], chunk_text: dict[str, str], redactor: Any = None
+    record: TeacherRecord, chunk_text: dict[str, str], redactor: Any = None
 ) -> dict[str, Any]:
     """The chat example of one teacher record."""
-    passages = [chunk_text[r["chunk_id"]] for r in sorted(record["retrieved"], key=lambda r: r["rank"])]
+    retrieved = sorted(record.retrieved, key=lambda r: r.rank)
+    passages = [chunk_text[r.chunk_id] for r in retrieved]
     if redactor is not None:
         passages = [redactor.redact(p)[0] for p in passages]
-    meta, trace = record["metadata"], record["trace"]
+    meta, trace = record.metadata, record.trace
     return {
-        "id": record["id"],
-        "messages": rag_messages(record["input"], passages, record["response"]),
-        "split": trace["split"],
+        "id": record.id,
+        "messages": rag_messages(record.input, passages, record.response),
+        "split": trace.split,
         "metadata": {
-            "difficulty": meta.get("difficulty", "medium"),
-            "tags": list(meta.get("tags", [])),
-            "generation_method": meta["generation_method"],
-            "question_id": trace["question_id"],
-            "source_chunk_ids": list(trace["source_chunk_ids"]),
-            "context_chunk_ids": [r["chunk_id"] for r in record["retrieved"]],
-            "parent_id": record["id"],
+            "difficulty": meta.extra.get("difficulty", "medium"),
+            "tags": list(meta.tags),
+            "generation_method": meta.generation_method,
+            "question_id": trace.question_id,
+            "source_chunk_ids": list(trace.source_chunk_ids),
+            "context_chunk_ids": [r.chunk_id for r in record.retrieved],
+            "parent_id": record.id,
         },
     }
 
@@ -153,7 +164,7 @@ def stratification(splits: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def build_examples(
-    records: list[dict[str, Any]],
+    records: Sequence[TeacherRecord],
     chunks: list[dict[str, Any]],
     question_splits: dict[str, str],
     *,
@@ -167,16 +178,14 @@ def build_examples(
     skipped: Counter = Counter()
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for record in records:
-        qid, split = record["trace"]["question_id"], record["trace"]["split"]
+        qid, split = record.trace.question_id, record.trace.split
         if question_splits.get(qid, split) != split:
             raise ValueError(
-                f"teacher record {record['id']}: split {split!r} differs from questions.json "
+                f"teacher record {record.id}: split {split!r} differs from {NAMES.questions_file} "
                 f"({question_splits[qid]!r}); rerun `teacherforge teacher`"
             )
-        if not keep_record(record, statuses):
-            skipped[
-                "review_status" if record["metadata"].get("review_status") not in statuses else "invalid"
-            ] += 1
+        if not keep_record(record.metadata, statuses):
+            skipped["review_status" if record.metadata.review_status not in statuses else "invalid"] += 1
             continue
         splits[split].append(example_from_record(record, chunk_text, redactor))
     chunk_split: dict[str, set[str]] = {s: set() for s in SPLITS}
@@ -246,24 +255,45 @@ def _save_hf(splits: dict[str, list[dict[str, Any]]], path: Any) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def dataset_step(config: Config) -> Step:
+    """What the dataset stage reads and writes: the config keys and files of its fingerprint.
+
+    Every ``dataset`` key, the seed and the redaction settings (names as a hash); the teacher
+    records, the chunks (distractors) and the questions (splits).
+    """
+    keys = [f"dataset.{f.name}" for f in dataclasses.fields(config.dataset)]
+    settings = config_slice(config, "seed", "quality.redact", *keys)
+    settings["quality.redact_names"] = stable_hash(config.quality.redact_names)
+    outputs = [NAMES.dataset_split(split) for split in SPLITS] + [NAMES.dataset_info]
+    outputs += [NAMES.axolotl_dir] if config.dataset.axolotl else []
+    outputs += [NAMES.hf_dataset] if config.dataset.hf_dataset else []
+    return Step("dataset", settings, [NAMES.teacher, NAMES.chunks, NAMES.questions_file], outputs)
+
+
 def run_dataset(config: Config) -> dict[str, Any]:
-    """The dataset stage (see the module docstring); returns and prints a summary."""
+    """The dataset stage (see the module docstring); returns and prints a summary.
+
+    Skipped when already done (:func:`dataset_step`).
+    """
     dc = config.dataset
     started = time.perf_counter()
-    require_inputs(
-        config.run_path, ["teacher.jsonl", "chunks.jsonl", "questions.json"], "teacherforge teacher"
-    )
-    with RunDir(config.run_path, config=config_to_dict(config)) as run:
-        records = read_records(run.file("teacher.jsonl"))
-        chunks = read_jsonl(run.file("chunks.jsonl"))
-        question_splits = {q.id: q.split for q in load_questions(run.file("questions.json"))}
+    layout = RunLayout(config.run_path)
+    layout.require([layout.teacher, layout.chunks, layout.questions_file], "teacherforge teacher")
+    declared = dataset_step(config)
+    with RunDir(config.run_path) as run:
+        done = run.done(declared)
+        if done is not None:
+            return skipped_summary(done)
+        records = layout.teacher_records()
+        chunks = read_jsonl(layout.chunks)
+        question_splits = {q.id: q.split for q in layout.questions(None)}
         redactor = None
         if config.quality.redact:
             from teacherforge.datagen.redact import Redactor
 
             redactor = Redactor(names=config.quality.redact_names)
-        out = run.file(DATASET_DIR)
-        with run.step("dataset", params=config_to_dict(config)["dataset"], inputs=["teacher.jsonl"]) as step:
+        out = layout.dataset_dir
+        with run.step(declared) as step:
             splits, skipped = build_examples(
                 records,
                 chunks,
@@ -274,15 +304,15 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 redactor=redactor,
             )
             for split, rows in splits.items():
-                atomic_write_jsonl(out / f"{split}.jsonl", rows)
-                step.outputs[split] = f"{DATASET_DIR}/{split}.jsonl"
+                atomic_write_jsonl(layout.dataset_split(split), rows)
+                step.outputs[split] = str(NAMES.dataset_split(split))
             if dc.axolotl:
                 for split, rows in splits.items():
-                    atomic_write_jsonl(out / "axolotl" / f"{split}.jsonl", _axolotl_rows(rows))
-                step.outputs["axolotl"] = f"{DATASET_DIR}/axolotl"
+                    atomic_write_jsonl(layout.axolotl_split(split), _axolotl_rows(rows))
+                step.outputs["axolotl"] = str(NAMES.axolotl_dir)
             if dc.hf_dataset:
-                _save_hf(splits, out / "hf")
-                step.outputs["hf"] = f"{DATASET_DIR}/hf"
+                _save_hf(splits, layout.hf_dataset)
+                step.outputs["hf"] = str(NAMES.hf_dataset)
             version = stable_hash({s: rows for s, rows in splits.items()})
             previous = (run.manifest.get("dataset") or {}).get("version")
             parent = (
@@ -299,18 +329,19 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 "rag_failure_share": dc.rag_failure_share,
                 "stratification": report,
             }
-            atomic_write_json(out / "dataset_info.json", info)
+            atomic_write_json(layout.dataset_info, info)
             step.counts.update(
                 {**{s: len(r) for s, r in splits.items()}, **{f"skipped_{k}": v for k, v in skipped.items()}}
             )
-            step.extra.update({"version": version, "parent": parent})
+            summary = {
+                "run_dir": str(run.path),
+                "status": "done",
+                "seconds": round(time.perf_counter() - started, 3),
+                "dataset": str(out),
+                **info,
+            }
+            step.extra.update({"version": version, "parent": parent, "summary": summary})
         run.set("dataset", {"version": version, "parent": parent, "path": str(out)})
-        summary = {
-            "run_dir": str(run.path),
-            "seconds": round(time.perf_counter() - started, 3),
-            "dataset": str(out),
-            **info,
-        }
     print(format_summary(summary))
     return summary
 

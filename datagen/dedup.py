@@ -40,7 +40,7 @@ def shingles(text: str, n: int = 3) -> set[str]:
 def deduplicate(texts: Sequence[str], threshold: float = 0.9, seed: int = 1) -> DedupResult:
     """Find exact and near duplicates among ``texts``; keep the first of each group.
 
-    >>> r = deduplicate(["Which tank failed? Tank 2.", "which tank  failed? tank 2.", "Who flew? Lovell."])
+    >>> r = deduplicate(["Which pump failed? Pump 2.", "which pump  failed? pump 2.", "Who built it? Byron."])
     >>> r.kept, r.exact
     ((0, 2), {1: 0})
     """

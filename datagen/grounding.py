@@ -4,8 +4,9 @@ A sentence is *supported* when enough of its content words occur in the retrieve
 (lexical overlap, :func:`teacherforge.datagen.validation.words`) **or** its embedding is close
 to one of the retrieved sentences (cosine ≥ ``embedding_threshold``, MiniLM by default) — the
 second check accepts faithful rewordings the word overlap misses. Citation markers (``[1]``)
-are ignored. The answer's groundedness is the share of supported sentences; unsupported
-sentences are returned so reviewers see exactly what was flagged.
+are ignored (:func:`teacherforge.rewards.answer.strip_citations`). The answer's groundedness
+is the share of supported sentences; unsupported sentences are returned so reviewers see
+exactly what was flagged.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from teacherforge.datagen.validation import content_words, normalize, words
+from teacherforge.rewards.answer import strip_citations
 
-_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 DEFAULT_EMBEDDING_THRESHOLD = 0.75
 
@@ -25,10 +26,10 @@ DEFAULT_EMBEDDING_THRESHOLD = 0.75
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` (citations removed, empty pieces dropped).
 
-    >>> split_sentences("Tank 2 failed [1]. The crew survived [2, 3]! Ok")
-    ['Tank 2 failed.', 'The crew survived!', 'Ok']
+    >>> split_sentences("Pump 2 failed [1]. The plant kept running [2, 3]! Ok")
+    ['Pump 2 failed.', 'The plant kept running!', 'Ok']
     """
-    cleaned = _CITATION.sub("", text).strip()
+    cleaned = strip_citations(text)
     return [s.strip() for s in _SENTENCE_END.split(cleaned) if s.strip()]
 
 
@@ -36,9 +37,9 @@ def lexical_support(sentence: str, context_words: set[str], context_text: str = 
     """Share of the sentence's content words (all words if it has none) found in the context;
     1.0 when the whole sentence occurs verbatim (normalised) in ``context_text``.
 
-    >>> lexical_support("The oxygen tank failed.", {"oxygen", "tank", "failed"})
+    >>> lexical_support("The water pump failed.", {"water", "pump", "failed"})
     1.0
-    >>> lexical_support("The moon landing succeeded.", {"oxygen", "tank", "failed"})
+    >>> lexical_support("The river crossing succeeded.", {"water", "pump", "failed"})
     0.0
     >>> lexical_support("7", set(), "figure 7.1-1 depicts the battery energy")
     1.0
@@ -76,7 +77,7 @@ def check_groundedness(
     """Ground every answer in its context passages (one embed call for all sentences when ``embedder``).
 
     >>> [g.unsupported for g in check_groundedness(
-    ...     ["Tank 2 failed [1]. Aliens caused it."], [["Oxygen tank 2 failed at 55:54."]])]
+    ...     ["Pump 2 failed [1]. Aliens caused it."], [["Water pump 2 failed at 14:05."]])]
     [('Aliens caused it.',)]
     """
     if len(answers) != len(contexts):

@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from teacherforge.datagen.autodidact import read_chunks
 from teacherforge.datagen.chunk_matching import ChunkMatcher, Match, NoMatch
 from teacherforge.datagen.splits import assign_splits
 from teacherforge.datagen.validation import normalize
-from teacherforge.records import DIFFICULTIES, Question, load_questions, save_questions
-from teacherforge.workspace import RunDir, stable_hash
+from teacherforge.records import DIFFICULTIES, Question, load_questions
+from teacherforge.run import NAMES, RunLayout
+from teacherforge.workspace import RunDir, Step, stable_hash, step_record
 
 FORMATS = ("autodidact", "rezero", "searchr1", "jsonl")
 DEFAULT_MIN_SCORE = 0.6
@@ -244,8 +244,8 @@ def import_questions(
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not supported; choose one of {list(FORMATS)}")
     run_dir = Path(run_dir)
-    if not (run_dir / "chunks.jsonl").is_file():
-        raise FileNotFoundError(f"{run_dir / 'chunks.jsonl'} not found; run `teacherforge datagen` first")
+    layout = RunLayout(run_dir)
+    layout.require([layout.chunks], "teacherforge datagen")
     records = list(read_records(input_path))
     ratios, seed = _split_settings(run_dir, split_ratios, seed)
     params = {
@@ -257,8 +257,8 @@ def import_questions(
         "replace": replace,
     }
     with RunDir(run_dir) as run:
-        chunks = read_chunks(run_dir)
-        questions_path = run.file("questions.json")
+        chunks = layout.chunk_list()
+        questions_path = layout.questions_file
         existing = (
             []
             if replace or not questions_path.is_file()
@@ -269,11 +269,13 @@ def import_questions(
             split_by_chunk.update(dict.fromkeys((q.chunk_id, *q.source_chunk_ids), q.split))
         imported, dropped = _convert(fmt, records, ChunkMatcher(chunks), split_by_chunk, existing, min_score)
         result = ImportResult(imported, dropped, len(existing) + len(imported))
-        with run.step(
-            f"import:{Path(input_path).name}", params=params, inputs=[str(input_path), "chunks.jsonl"]
-        ) as step:
-            save_questions(questions_path, [*existing, *imported])
-            step.outputs["questions"] = "questions.json"
+        imported_from = Path(input_path).resolve()
+        declared = Step(
+            f"import:{imported_from.name}", params, [imported_from, NAMES.chunks], [NAMES.questions_file]
+        )
+        with run.step(declared) as step:
+            layout.save_questions([*existing, *imported])
+            step.outputs["questions"] = str(NAMES.questions_file)
             step.counts.update(result.counts())
             step.extra["drops"] = [
                 {"ref": d.ref, "reason": d.reason, "detail": d.detail} for d in dropped[:200]
@@ -352,14 +354,16 @@ def _to_question(fmt: str, item: ImportItem, match: Match, split: str) -> Questi
 def _split_settings(
     run_dir: Path, ratios: Sequence[float] | None, seed: int | None
 ) -> tuple[list[float], int]:
-    """Split shares and seed: the arguments, else the run's manifest config, else the defaults."""
+    """Split shares and seed: the arguments, else those the run's ``questions`` step read
+    (``manifest.json``), else the defaults."""
     from teacherforge.config.datagen import DatagenConfig
 
-    config = RunDir.load_manifest(run_dir).get("config") or {}
+    record = step_record(RunDir.load_manifest(run_dir), "questions") or {}
+    read = record.get("config") or {}
     if ratios is None:
-        ratios = (config.get("datagen") or {}).get("split_ratios") or DatagenConfig().split_ratios
+        ratios = read.get("datagen.split_ratios") or DatagenConfig().split_ratios
     if seed is None:
-        seed = int(config.get("seed", 0) or 0)
+        seed = int(read.get("seed", 0) or 0)
     ratios = [float(r) for r in ratios]
     DatagenConfig(split_ratios=ratios)  # validates: 3 non-negative shares summing to 1
     return ratios, seed

@@ -9,7 +9,7 @@ Choices worth knowing:
 - ``doc_id`` is the path relative to the corpus root in posix form (``guides/intro.md``); a
   ``.jsonl`` line is ``<relpath>#<id field>`` or ``<relpath>#<line number>``.
 - Text is NFC-normalised, NULs/control characters are removed, newlines unified and runs of
-  blank lines collapsed (:func:`~teacherforge.datagen.loaders_formats.normalize_text`).
+  blank lines collapsed (:func:`~teacherforge.datagen.loaders_formats.clean_extracted_text`).
 - Non-UTF-8 text falls back to cp1252, then latin-1; the encoding used is in ``metadata``.
 - Size cap, not streaming: a file larger than ``max_bytes`` (default 20 MB) fails with a
   reason instead of being loaded into memory — a single document that big is almost always
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .loaders_formats import READERS, FormatError, normalize_text
+from .loaders_formats import READERS, FormatError, clean_extracted_text
 
 if TYPE_CHECKING:
     from teacherforge.config.datagen import DatagenConfig
@@ -337,7 +337,7 @@ def _load_file(
     except RecursionError:
         walk.fail(path, f"{fmt} structure too deeply nested to parse")
         return
-    text = normalize_text(text)
+    text = clean_extracted_text(text)
     if not text:
         walk.fail(path, "no text after extraction (only whitespace or markup)")
         return
@@ -408,7 +408,7 @@ def _read_jsonl_lines(
         if not isinstance(text, str):
             missing.append((where, sorted(record)[:8]))
             continue
-        text = normalize_text(text)
+        text = clean_extracted_text(text)
         if not text:
             walk.fail(where, f"field {text_field!r} is empty")
             continue

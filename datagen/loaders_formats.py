@@ -5,7 +5,7 @@ Each reader takes a file's bytes-on-disk path and returns ``(text, metadata)`` o
 anything: PDF through pypdf, DOCX through python-docx, HTML through BeautifulSoup with the
 standard library parser.
 
->>> normalize_text("Cafe\\u0301\\x00 ok\\r\\n\\r\\n\\r\\n\\r\\nnext\\x07")
+>>> clean_extracted_text("Cafe\\u0301\\x00 ok\\r\\n\\r\\n\\r\\n\\r\\nnext\\x07")
 'Café ok\\n\\nnext'
 >>> decode_text("caf\\xe9".encode("cp1252"))
 ('café', 'cp1252')
@@ -38,7 +38,7 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def normalize_text(text: str) -> str:
+def clean_extracted_text(text: str) -> str:
     """NFC-normalise, unify newlines, drop NULs/control characters, collapse blank-line runs.
 
     Tabs and newlines are kept; trailing spaces on a line are removed; three or more newlines

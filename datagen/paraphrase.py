@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teacherforge.datagen.retry import count_usage, retry_batches
-from teacherforge.datagen.validation import cosine_similarities, is_copy, is_refusal, words
+from teacherforge.datagen.validation import cosine_similarities, is_copy, words
 from teacherforge.llm.base import LLMBackend
+from teacherforge.rag import is_refusal
 from teacherforge.types import Chunk, GenerationParams, Message
 
 SYSTEM = "You rewrite passages of technical documents without changing their facts."
@@ -58,8 +59,8 @@ def paraphrase_prompt(chunk: Chunk, style: str) -> tuple[Message, ...]:
 def clean_paraphrase(text: str) -> str:
     """Strip a chatty preamble ("Sure! Here is the rewritten passage:"), code fences and quotes.
 
-    >>> clean_paraphrase('Sure! Here is the rewritten passage:\\n"The tank broke."')
-    'The tank broke.'
+    >>> clean_paraphrase('Sure! Here is the rewritten passage:\\n"The pump broke."')
+    'The pump broke.'
     """
     text = re.sub(r"```\w*", "", text).strip()
     text = _PREAMBLE.sub("", text, count=1).strip()
@@ -71,11 +72,11 @@ def clean_paraphrase(text: str) -> str:
 def check_paraphrase(text: str, original: str) -> str | None:
     """The lexical drop reason of a cleaned paraphrase, or ``None`` (the similarity check comes later).
 
-    >>> check_paraphrase("I'm sorry, I cannot rewrite this.", "The tank broke at 55:54 in flight.")
+    >>> check_paraphrase("I'm sorry, I cannot rewrite this.", "The pump broke at 14:05 in the test.")
     'refusal'
-    >>> check_paraphrase("The tank broke at 55:54 in flight.", "The tank broke at 55:54 in flight.")
+    >>> check_paraphrase("The pump broke at 14:05 in the test.", "The pump broke at 14:05 in the test.")
     'copy'
-    >>> check_paraphrase("At 55:54 during the flight, the tank ruptured.", "The tank broke at 55:54 in flight.")
+    >>> check_paraphrase("At 14:05 during the test, the pump ruptured.", "The pump broke at 14:05 in the test.")
     """
     if not words(text):
         return "empty"

@@ -1,8 +1,9 @@
 """The datagen stage: load → chunk → index → questions → paraphrases → index_paraphrased.
 
-``run_datagen(config)`` opens the run dir under its lock and runs five steps. Each step has a
-params hash (its own settings plus the hash of the step it reads from); a step whose
-manifest record carries the same hash and whose outputs exist is skipped, so a finished run
+``run_datagen(config)`` opens the run dir under its lock and runs five steps. Each step
+declares the config keys and files it reads (:func:`declared_steps`); the run dir's one rule
+(:meth:`teacherforge.workspace.RunDir.done`) skips a step whose record has the same
+fingerprint (those values + its inputs' contents) and whose outputs exist, so a finished run
 reruns in about the time it takes to read the manifest. Every LLM call goes through the
 SQLite cache at ``<run_dir>/cache.sqlite``, and every artifact is written atomically, so a
 killed run picks up where it stopped: finished calls come from the cache, unfinished steps
@@ -17,20 +18,19 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from teacherforge.config import Config, LLMConfig, config_to_dict
+from teacherforge.config import Config, LLMConfig
 from teacherforge.datagen.splits import assign_splits, split_of
-from teacherforge.records import Question, save_questions
+from teacherforge.records import Question
+from teacherforge.run import RunLayout
 from teacherforge.types import Chunk, GenerationParams
-from teacherforge.workspace import RunDir, atomic_write_jsonl, read_json, read_jsonl, stable_hash
+from teacherforge.workspace import RunDir, Step, atomic_write_jsonl, config_slice, read_jsonl
 
 log = logging.getLogger(__name__)
 
-CHUNKS, INDEX, QUESTIONS = "chunks.jsonl", "index", "questions.json"
-PARAPHRASES, INDEX_PARAPHRASED, CACHE = "paraphrases.jsonl", "index_paraphrased", "cache.sqlite"
 # DatagenConfig fields that belong to the generation steps; every other field is a corpus/chunking field.
 _GENERATION_FIELDS = {
     "generator",
@@ -46,42 +46,53 @@ _GENERATION_FIELDS = {
     "max_new_tokens",
     "temperature",
 }
-# LLMConfig fields that do not change what the model answers.
-_LLM_TRANSPORT_FIELDS = {
-    "concurrency",
-    "timeout_s",
-    "max_retries",
-    "batch_size",
-    "use_cache",
-    "price_per_million_prompt_tokens",
-    "price_per_million_completion_tokens",
-}
 
 
-def _corpus_fingerprint(corpus: str) -> list[tuple[str, int, int]]:
+def _corpus_path(corpus: str) -> str:
+    """``datagen.corpus`` as an absolute path; a one-line error when it does not exist."""
     root = Path(corpus)
     if not corpus or not root.exists():
         raise FileNotFoundError(
             f"datagen.corpus: {corpus!r} does not exist (relative to {os.getcwd()}); "
             "set datagen.corpus or pass --corpus PATH"
         )
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    out = []
-    for path in files:
-        stat = path.stat()
-        out.append(
-            (
-                path.relative_to(root).as_posix() if root.is_dir() else path.name,
-                stat.st_size,
-                stat.st_mtime_ns,
-            )
+    return str(root.resolve())
+
+
+def declared_steps(config: Config) -> dict[str, Step]:
+    """What each datagen step reads and writes: the config keys and files of its fingerprint.
+
+    A step reruns when one of its keys or the content of one of its inputs changes; the
+    steps downstream rerun when its output then changes.
+    """
+    dg = config.datagen
+    corpus_keys = [f"datagen.{f.name}" for f in dataclasses.fields(dg) if f.name not in _GENERATION_FIELDS]
+    index_keys = {f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items()}
+    llm = {"datagen.llm": dg.llm.answer_settings(), "retrieval.embedder": config.retrieval.embedder}
+    questions = config_slice(
+        config, "seed", "datagen.generator", "datagen.questions_per_chunk", "datagen.split_ratios"
+    )
+    if dg.generator == "llm":
+        keys = (
+            "window",
+            "max_retries",
+            "multi_hop",
+            "min_answer_similarity",
+            "max_new_tokens",
+            "temperature",
         )
-    return out
-
-
-def llm_semantics(cfg: LLMConfig) -> dict[str, Any]:
-    """The fields of an LLM config that change its answers (part of a step's params hash)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _LLM_TRANSPORT_FIELDS}
+        questions.update({**config_slice(config, *(f"datagen.{k}" for k in keys)), **llm})
+    paraphrases = {**config_slice(config, "seed", "datagen.paraphrase"), **llm}
+    run = RunLayout(config.run_path.resolve())
+    return {
+        "chunk": Step("chunk", config_slice(config, *corpus_keys), [_corpus_path(dg.corpus)], [run.chunks]),
+        "index": Step("index", index_keys, [run.chunks], [run.index_dir("original")]),
+        "questions": Step("questions", questions, [run.chunks], [run.questions_file]),
+        "paraphrases": Step("paraphrases", paraphrases, [run.chunks], [run.paraphrases]),
+        "index_paraphrased": Step(
+            "index_paraphrased", index_keys, [run.paraphrases, run.chunks], [run.index_dir("paraphrased")]
+        ),
+    }
 
 
 def estimated_cost(usage: Mapping[str, int], cfg: LLMConfig) -> float:
@@ -103,8 +114,9 @@ class _Context:
 
     def __init__(self, config: Config, run: RunDir, progress: bool) -> None:
         self.config, self.run, self.progress = config, run, progress
+        self.layout = RunLayout(run.path)
         self.dg = config.datagen
-        self.keys: dict[str, str] = {}
+        self.declared = declared_steps(config)
         self.steps: dict[str, dict[str, Any]] = {}
         self._backend: Any = None
         self._embedder: Any = None
@@ -116,7 +128,7 @@ class _Context:
             from teacherforge.llm import build_backend
 
             self._backend = build_backend(
-                self.dg.llm, cache_path=self.run.file(CACHE), executor=self.config.executor
+                self.dg.llm, cache_path=self.layout.cache, executor=self.config.executor
             )
             self.run.manifest.setdefault("models", {})["datagen_llm"] = self._backend.identity
         return self._backend
@@ -134,7 +146,7 @@ class _Context:
     @property
     def chunks(self) -> list[Chunk]:
         if self._chunks is None:
-            self._chunks = [Chunk.from_json(r) for r in read_jsonl(self.run.file(CHUNKS))]
+            self._chunks = self.layout.chunk_list()
         return self._chunks
 
     def cache_stats(self) -> dict[str, Any]:
@@ -146,35 +158,20 @@ class _Context:
         if callable(close):
             close()
 
-    def step(
-        self,
-        name: str,
-        params: Mapping[str, Any],
-        outputs: Iterable[str],
-        inputs: Iterable[str],
-        body: Callable[[Any], None],
-    ) -> None:
-        """Run ``body(step_record)`` unless an up-to-date record of ``name`` exists; keep the summary."""
-        key = stable_hash({"params": params, "upstream": [self.keys[i] for i in inputs]})
-        self.keys[name] = key
-        outputs = list(outputs)
-        for record in self.run.manifest.get("steps", []):
-            if (
-                record["name"] == name
-                and record.get("params_hash") == key
-                and all(self.run.file(o).exists() for o in outputs)
-            ):
-                self.steps[name] = {"status": "skipped", **_brief(record)}
-                log.info("datagen: %s is up to date, skipped", name)
-                return
+    def step(self, step: Step, body: Callable[[Any], None]) -> None:
+        """Run ``body(step_record)`` unless ``step`` is already done (the run dir's rule); keep the summary."""
+        done = self.run.done(step)
+        if done is not None:
+            self.steps[step.name] = {"status": "skipped", **_brief(done)}
+            log.info("datagen: %s is up to date, skipped", step.name)
+            return
         started = time.perf_counter()
         before = self.cache_stats()
-        with self.run.step(name, params=params, inputs=list(inputs)) as record:
+        with self.run.step(step) as record:
             body(record)
             after = self.cache_stats()
             record.extra.update(
                 {
-                    "params_hash": key,
                     "seconds": round(time.perf_counter() - started, 3),
                     "llm_calls": after["backend_calls"] - before["backend_calls"],
                     "cache_hits": after["hits"] - before["hits"],
@@ -182,8 +179,8 @@ class _Context:
             )
             record.extra.setdefault("drops", {})
             record.extra.setdefault("tokens", {})
-            record.outputs.update({o: o for o in outputs})
-        self.steps[name] = {"status": "done", **_brief(record.to_json())}
+            record.outputs.update({Path(o).name: o for o in step.outputs})
+        self.steps[step.name] = {"status": "done", **_brief(record.to_json())}
 
 
 def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +202,6 @@ def _generation_params(dg_seed: int, max_new_tokens: int, temperature: float) ->
 # ----------------------------------------------------------------------------- steps
 def _chunk_step(ctx: _Context) -> None:
     dg = ctx.dg
-    corpus_params = {k: v for k, v in dataclasses.asdict(dg).items() if k not in _GENERATION_FIELDS}
-    params = {**corpus_params, "corpus_files": _corpus_fingerprint(dg.corpus)}
 
     def body(record: Any) -> None:
         from tqdm.auto import tqdm
@@ -229,7 +224,7 @@ def _chunk_step(ctx: _Context) -> None:
                 f"{len(loaded.failures)} failed, dropped {result.dropped}); check the corpus and "
                 "datagen.chunking"
             )
-        atomic_write_jsonl(ctx.run.file(CHUNKS), (c.to_json() for c in chunks))
+        atomic_write_jsonl(ctx.layout.chunks, (c.to_json() for c in chunks))
         ctx._chunks = chunks
         record.counts.update(
             {
@@ -242,43 +237,24 @@ def _chunk_step(ctx: _Context) -> None:
         record.extra["drops"] = dict(result.dropped)
         record.extra["load_failures"] = [{"path": f.path, "reason": f.reason} for f in loaded.failures[:100]]
 
-    ctx.step("chunk", params, [CHUNKS], [], body)
+    ctx.step(ctx.declared["chunk"], body)
 
 
-def _index_step(
-    ctx: _Context, name: str, output: str, inputs: list[str], rows: Callable[[], list[Chunk]]
-) -> None:
+def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> None:
+    step = ctx.declared[name]
+
     def body(record: Any) -> None:
         from teacherforge.retrieval import Retriever
 
         chunks = rows()
-        Retriever.build(chunks, ctx.config.retrieval, embedder=ctx.embedder).save(ctx.run.file(output))
+        Retriever.build(chunks, ctx.config.retrieval, embedder=ctx.embedder).save(step.outputs[0])
         record.counts.update({"rows": len(chunks), "chunk_ids": len({c.chunk_id for c in chunks})})
 
-    ctx.step(name, dataclasses.asdict(ctx.config.retrieval), [output], inputs, body)
+    ctx.step(step, body)
 
 
 def _questions_step(ctx: _Context) -> None:
     dg = ctx.dg
-    params: dict[str, Any] = {
-        "generator": dg.generator,
-        "questions_per_chunk": dg.questions_per_chunk,
-        "split_ratios": dg.split_ratios,
-        "seed": ctx.config.seed,
-    }
-    if dg.generator == "llm":
-        params.update(
-            {
-                "window": dg.window,
-                "max_retries": dg.max_retries,
-                "multi_hop": dg.multi_hop,
-                "min_answer_similarity": dg.min_answer_similarity,
-                "max_new_tokens": dg.max_new_tokens,
-                "temperature": dg.temperature,
-                "llm": llm_semantics(dg.llm),
-                "embedder": ctx.config.retrieval.embedder,
-            }
-        )
 
     def body(record: Any) -> None:
         chunks = ctx.chunks
@@ -289,7 +265,7 @@ def _questions_step(ctx: _Context) -> None:
         else:
             questions, drops, tokens, extra = _llm(ctx, chunks, splits)
             record.counts.update(extra)
-        save_questions(ctx.run.file(QUESTIONS), questions)
+        ctx.layout.save_questions(questions)
         record.counts.update(
             {
                 "questions": len(questions),
@@ -313,7 +289,7 @@ def _questions_step(ctx: _Context) -> None:
         record.extra["tokens"] = dict(tokens)
         record.extra["estimated_cost_usd"] = estimated_cost(tokens, dg.llm)
 
-    ctx.step("questions", params, [QUESTIONS], ["chunk"], body)
+    ctx.step(ctx.declared["questions"], body)
 
 
 def _cloze(chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int) -> list[Question]:
@@ -425,12 +401,6 @@ def _paraphrase_step(ctx: _Context) -> None:
     from teacherforge.datagen.paraphrase import index_rows, paraphrase_chunks
 
     pc = ctx.dg.paraphrase
-    params = {
-        "paraphrase": dataclasses.asdict(pc),
-        "llm": llm_semantics(ctx.dg.llm),
-        "seed": ctx.config.seed,
-        "embedder": ctx.config.retrieval.embedder,
-    }
 
     def body(record: Any) -> None:
         result = paraphrase_chunks(
@@ -445,7 +415,7 @@ def _paraphrase_step(ctx: _Context) -> None:
             max_chunks=pc.max_chunks,
             progress=ctx.progress,
         )
-        atomic_write_jsonl(ctx.run.file(PARAPHRASES), result.rows)
+        atomic_write_jsonl(ctx.layout.paraphrases, result.rows)
         record.counts.update(
             {
                 **result.counts(len(ctx.chunks)),
@@ -457,31 +427,26 @@ def _paraphrase_step(ctx: _Context) -> None:
         record.extra["tokens"] = dict(result.usage)
         record.extra["estimated_cost_usd"] = estimated_cost(result.usage, ctx.dg.llm)
 
-    ctx.step("paraphrases", params, [PARAPHRASES], ["chunk"], body)
-    _index_step(
-        ctx,
-        "index_paraphrased",
-        INDEX_PARAPHRASED,
-        ["paraphrases"],
-        lambda: index_rows(read_jsonl(ctx.run.file(PARAPHRASES)), ctx.chunks),
-    )
+    ctx.step(ctx.declared["paraphrases"], body)
+    _index_step(ctx, "index_paraphrased", lambda: index_rows(read_jsonl(ctx.layout.paraphrases), ctx.chunks))
 
 
 # ----------------------------------------------------------------------------- entry point
 def run_datagen(config: Config, progress: bool = True, print_summary: bool = True) -> dict[str, Any]:
     """Run the datagen stage on ``config`` (see the module docstring) and return its summary.
 
-    The summary has ``run_dir``, ``seconds``, per-step ``steps`` (status ``done``/``skipped``,
-    counts, drops by reason, tokens, cost, time), ``outputs`` (paths), ``tokens``,
-    ``estimated_cost_usd``, ``llm_calls`` made by this run, ``cache_hits`` and ``partial``
-    (some corpus files failed to load).
+    The summary has ``run_dir``, ``status`` (``skipped`` when every step was already done),
+    ``seconds``, per-step ``steps`` (status ``done``/``skipped``, counts, drops by reason, tokens,
+    cost, time), ``outputs`` (paths), ``tokens``, ``estimated_cost_usd``, ``llm_calls`` made by
+    this run, ``cache_hits``, ``executor`` and ``partial`` (some corpus files failed to load).
+    The manifest's ``datagen`` entry keeps the summary of the last run that did some work.
     """
     started = time.perf_counter()
-    with RunDir(config.run_path, config=config_to_dict(config)) as run:
+    with RunDir(config.run_path) as run:
         ctx = _Context(config, run, progress)
         try:
             _chunk_step(ctx)
-            _index_step(ctx, "index", INDEX, ["chunk"], lambda: ctx.chunks)
+            _index_step(ctx, "index", lambda: ctx.chunks)
             _questions_step(ctx)
             if config.datagen.paraphrase.enabled:
                 _paraphrase_step(ctx)
@@ -489,7 +454,8 @@ def run_datagen(config: Config, progress: bool = True, print_summary: bool = Tru
         finally:
             ctx.close()
         summary = _summary(ctx, run, stats, time.perf_counter() - started)
-        run.set("datagen", {k: v for k, v in summary.items() if k != "steps"})
+        if summary["status"] == "done":
+            run.set("datagen", {k: v for k, v in summary.items() if k != "steps"})
     if print_summary:
         print(format_summary(summary))
     return summary
@@ -501,14 +467,11 @@ def _summary(ctx: _Context, run: RunDir, stats: Mapping[str, Any], seconds: floa
     for step in ctx.steps.values():
         tokens.update(step.get("tokens") or {})
         cost += step.get("estimated_cost_usd") or 0.0
-    outputs = {
-        name: str(run.file(name))
-        for name in (CHUNKS, INDEX, QUESTIONS, PARAPHRASES, INDEX_PARAPHRASED)
-        if run.file(name).exists()
-    }
+    outputs = {Path(p).name: p for step in ctx.declared.values() for p in step.outputs if Path(p).exists()}
     chunk_counts = ctx.steps["chunk"].get("counts") or {}
     return {
         "run_dir": str(run.path),
+        "status": "skipped" if all(s["status"] == "skipped" for s in ctx.steps.values()) else "done",
         "seconds": round(seconds, 3),
         "steps": ctx.steps,
         "outputs": outputs,
@@ -517,6 +480,7 @@ def _summary(ctx: _Context, run: RunDir, stats: Mapping[str, Any], seconds: floa
         "llm_calls": stats["backend_calls"],
         "llm_completions": stats["misses"],
         "cache_hits": stats["hits"],
+        "executor": ctx.config.executor.kind,
         "partial": bool(chunk_counts.get("load_failures")),
     }
 
@@ -547,11 +511,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             "  PARTIAL: some corpus files failed to load (see manifest.json → steps → chunk → load_failures)"
         )
     lines.append("  outputs: " + ", ".join(Path(p).name for p in summary["outputs"].values()))
-    lines.append(f"  manifest: {Path(summary['run_dir']) / 'manifest.json'}")
+    lines.append(f"  manifest: {RunLayout(summary['run_dir']).manifest}")
     return "\n".join(lines)
 
 
 def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The datagen totals recorded in a run dir's manifest (``{}`` when datagen never finished)."""
-    path = Path(run_dir) / "manifest.json"
-    return dict(read_json(path).get("datagen", {})) if path.exists() else {}
+    return dict(RunDir.load_manifest(run_dir).get("datagen", {}))

@@ -25,6 +25,7 @@ a reviewer's decision recorded in ``teacher.jsonl`` survives a rerun of this sta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -32,15 +33,23 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from teacherforge.config import Config, QualityConfig, config_to_dict
+from teacherforge.config import Config, QualityConfig
 from teacherforge.datagen.grounding import check_groundedness
-from teacherforge.datagen.schema import read_records, validate_record
-from teacherforge.datagen.teacher import require_inputs
-from teacherforge.datagen.validation import is_refusal
+from teacherforge.rag import is_refusal
+from teacherforge.records import read_teacher_records, validate_record
+from teacherforge.run import NAMES, RunLayout
 from teacherforge.types import GenerationParams, Message
-from teacherforge.workspace import RunDir, atomic_write_jsonl, read_jsonl, utc_now
+from teacherforge.workspace import (
+    RunDir,
+    Step,
+    atomic_write_jsonl,
+    config_slice,
+    read_jsonl,
+    skipped_summary,
+    stable_hash,
+    utc_now,
+)
 
-TEACHER_FILE, RAW_FILE, REVIEW_FILE = "teacher.jsonl", "teacher_raw.jsonl", "review.jsonl"
 STEP_NAMES = ("groundedness", "llm_grading", "validity", "dedup", "redaction")
 _ABSTAIN = re.compile(
     r"\b(?:sources?|context|passages?|documents?)\b.{0,40}\b(?:do(?:es)?\s?n[o']t|do(?:es)? not)\s+"
@@ -69,7 +78,7 @@ def is_abstention(text: str) -> bool:
 
     >>> is_abstention("The provided sources do not contain the answer to this question.")
     True
-    >>> is_abstention("Tank 2 failed [1].")
+    >>> is_abstention("Pump 2 failed [1].")
     False
     """
     return bool(_ABSTAIN.search(text)) or is_refusal(text)
@@ -131,7 +140,7 @@ def step_llm_grading(
     seed: int = 0,
 ) -> Counter:
     """Step 2: grade every record with the rubric prompt (greedy, cached by the backend)."""
-    from teacherforge.datagen.rag_prompt import format_sources
+    from teacherforge.rag import format_sources
 
     params = GenerationParams(max_new_tokens=96, temperature=0.0, seed=seed)
     counts: Counter = Counter()
@@ -270,21 +279,21 @@ def process_records(
     return records, counts
 
 
-def _load_source(run: RunDir) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def _load_source(layout: RunLayout) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Raw teacher records (saving ``teacher_raw.jsonl`` on first use) and reviewer decisions to keep."""
-    current = read_records(run.file(TEACHER_FILE))
+    current = read_teacher_records(layout.teacher)
     processed = any(s["name"] in STEP_NAMES for r in current for s in r["trace"]["processing_steps"])
     if not processed:
-        atomic_write_jsonl(run.file(RAW_FILE), current)
+        atomic_write_jsonl(layout.teacher_raw, current)
         return current, {}
-    if not run.file(RAW_FILE).exists():
+    if not layout.teacher_raw.exists():
         raise FileNotFoundError(
-            f"{run.file(RAW_FILE)} missing; rerun `teacherforge teacher` to regenerate records"
+            f"{layout.teacher_raw} missing; rerun `teacherforge teacher` to regenerate records"
         )
     reviewed = {
         r["id"]: r for r in current if any(s["name"] == "review" for s in r["trace"]["processing_steps"])
     }
-    return read_jsonl(run.file(RAW_FILE)), reviewed
+    return read_jsonl(layout.teacher_raw), reviewed
 
 
 def _apply_reviews(records: list[dict[str, Any]], reviewed: dict[str, dict[str, Any]]) -> int:
@@ -302,18 +311,43 @@ def _apply_reviews(records: list[dict[str, Any]], reviewed: dict[str, dict[str, 
     return applied
 
 
+def quality_step(config: Config, opaque: bool = False) -> Step:
+    """What the quality stage reads and writes: the config keys and files of its fingerprint.
+
+    Every ``quality`` key (the names to redact as a hash, so they stay out of the manifest; the
+    grading LLM's answer-changing fields only with ``llm_grading``), the seed and, with the
+    embedding check, the embedder; ``teacher.jsonl`` (rewritten in place) and the chunks.
+    """
+
+    qc = config.quality
+    keys = [f"quality.{f.name}" for f in dataclasses.fields(qc) if f.name not in ("llm", "redact_names")]
+    settings = {**config_slice(config, "seed", *keys), "quality.redact_names": stable_hash(qc.redact_names)}
+    if qc.llm_grading:
+        settings["quality.llm"] = qc.llm.answer_settings()
+    if qc.embedding_check:
+        settings["retrieval.embedder"] = config.retrieval.embedder
+    outputs = [NAMES.teacher, NAMES.review, NAMES.teacher_raw]
+    return Step("quality", settings, [NAMES.teacher, NAMES.chunks], outputs, opaque=opaque)
+
+
 def run_quality(config: Config, grader: Any = None, embedder: Any = None) -> dict[str, Any]:
     """The quality stage (see the module docstring); returns and prints a summary.
 
-    ``grader`` overrides the configured grading LLM and ``embedder`` the grounding embedder
-    (tests pass doubles); by default the run's retrieval embedder is used.
+    Skipped when already done (:func:`quality_step`). ``grader`` overrides the configured
+    grading LLM and ``embedder`` the grounding embedder (tests pass doubles; such a run always
+    runs); by default the run's retrieval embedder is used.
     """
     qc = config.quality
     started = time.perf_counter()
-    require_inputs(config.run_path, [TEACHER_FILE, "chunks.jsonl"], "teacherforge teacher")
-    with RunDir(config.run_path, config=config_to_dict(config)) as run:
-        records, reviewed = _load_source(run)
-        chunk_text = {c["chunk_id"]: c["text"] for c in read_jsonl(run.file("chunks.jsonl"))}
+    layout = RunLayout(config.run_path)
+    layout.require([layout.teacher, layout.chunks], "teacherforge teacher")
+    declared = quality_step(config, opaque=grader is not None or embedder is not None)
+    with RunDir(config.run_path) as run:
+        done = run.done(declared)
+        if done is not None:
+            return skipped_summary(done)
+        records, reviewed = _load_source(layout)
+        chunk_text = {c["chunk_id"]: c["text"] for c in read_jsonl(layout.chunks)}
         if qc.embedding_check and embedder is None:
             from teacherforge.retrieval import Embedder
 
@@ -322,9 +356,8 @@ def run_quality(config: Config, grader: Any = None, embedder: Any = None) -> dic
         if qc.llm_grading and grader is None:
             from teacherforge.llm import build_backend
 
-            grader = owned = build_backend(qc.llm, cache_path=run.file("cache.sqlite"))
-        params = {k: v for k, v in config_to_dict(config)["quality"].items() if k != "redact_names"}
-        with run.step("quality", params=params, inputs=[TEACHER_FILE]) as step:
+            grader = owned = build_backend(qc.llm, cache_path=layout.cache)
+        with run.step(declared) as step:
             try:
                 kept, counts = process_records(
                     records, chunk_text, qc, embedder=embedder, grader=grader, seed=config.seed
@@ -334,9 +367,11 @@ def run_quality(config: Config, grader: Any = None, embedder: Any = None) -> dic
                     owned.close()
             counts["review"] = {"decisions_kept": _apply_reviews(kept, reviewed)}
             pending = [r for r in kept if r["metadata"]["review_status"] == "pending"]
-            atomic_write_jsonl(run.file(TEACHER_FILE), kept)
-            atomic_write_jsonl(run.file(REVIEW_FILE), pending)
-            step.outputs.update({"teacher": TEACHER_FILE, "review": REVIEW_FILE, "raw": RAW_FILE})
+            atomic_write_jsonl(layout.teacher, kept)
+            atomic_write_jsonl(layout.review, pending)
+            step.outputs.update(
+                {"teacher": str(NAMES.teacher), "review": str(NAMES.review), "raw": str(NAMES.teacher_raw)}
+            )
             step.counts.update(
                 {
                     "input": len(records),
@@ -346,14 +381,16 @@ def run_quality(config: Config, grader: Any = None, embedder: Any = None) -> dic
                 }
             )
             step.extra["steps"] = counts
-        summary = {
-            "run_dir": str(run.path),
-            "seconds": round(time.perf_counter() - started, 3),
-            **step.counts,
-            "steps": counts,
-            "teacher": str(run.file(TEACHER_FILE)),
-            "review": str(run.file(REVIEW_FILE)),
-        }
+            summary = {
+                "run_dir": str(run.path),
+                "status": "done",
+                "seconds": round(time.perf_counter() - started, 3),
+                **step.counts,
+                "steps": counts,
+                "teacher": str(layout.teacher),
+                "review": str(layout.review),
+            }
+            step.extra["summary"] = summary
     print(format_summary(summary))
     return summary
 

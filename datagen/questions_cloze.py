@@ -61,8 +61,8 @@ class ClozeQuestion:
 def sentences(text: str) -> list[tuple[int, str]]:
     """Rule-based sentence split of ``text``: ``(start offset, sentence)`` pairs.
 
-    >>> sentences("The tank failed. Then the crew moved.\\nOk")
-    [(0, 'The tank failed.'), (17, 'Then the crew moved.'), (38, 'Ok')]
+    >>> sentences("The pump failed. Then the shift moved.\\nOk")
+    [(0, 'The pump failed.'), (17, 'Then the shift moved.'), (39, 'Ok')]
     """
     out = []
     for block_match in re.finditer(r"[^\n]+", text):
@@ -122,12 +122,12 @@ def cloze_questions(chunk: Chunk, per_chunk: int) -> list[ClozeQuestion]:
     Sentences with more content words come first; each sentence gives at most one question
     and each answer text is used once per chunk.
 
-    >>> chunk = Chunk("r-0", "r", "r.md", "The crew reported a loud bang at 55:54 on April 13, 1970 in flight.")
+    >>> chunk = Chunk("r-0", "r", "r.md", "The operators reported a loud bang at 14:05 on March 3, 1998 in the test.")
     >>> q = cloze_questions(chunk, 1)[0]
     >>> q.answer, q.difficulty, chunk.text[q.answer_start:].startswith(q.answer)
-    ('April 13, 1970', 'easy', True)
+    ('March 3, 1998', 'easy', True)
     >>> q.question
-    'What date fills the blank? "The crew reported a loud bang at 55:54 on ____ in flight."'
+    'What date fills the blank? "The operators reported a loud bang at 14:05 on ____ in the test."'
     """
     candidates = []
     for position, (offset, sentence) in enumerate(sentences(chunk.text)):

@@ -31,12 +31,12 @@ from teacherforge.datagen.validation import (
     cosine_similarities,
     gives_answer_away,
     is_copy,
-    is_refusal,
     lexically_supported,
     normalize,
     words,
 )
 from teacherforge.llm.base import LLMBackend
+from teacherforge.rag import is_refusal
 from teacherforge.records import DIFFICULTIES
 from teacherforge.types import Chunk, Completion, GenerationParams, Message, Prompt
 
@@ -168,9 +168,9 @@ def parse_pairs(text: str) -> list[Any] | None:
 def check_pair(item: Any, grounding: str, kept: set[str]) -> tuple[str | None, tuple[str, str, str]]:
     """Validate one parsed item against the chunk text; return ``(drop reason or None, (q, a, difficulty))``.
 
-    >>> check_pair({"question": "When did the tank fail?", "answer": "55:54"}, "The tank failed at 55:54.", set())
-    (None, ('When did the tank fail?', '55:54', 'medium'))
-    >>> check_pair({"question": "Who flew?", "answer": "Neil Armstrong"}, "The tank failed at 55:54.", set())[0]
+    >>> check_pair({"question": "When did the pump fail?", "answer": "14:05"}, "The pump failed at 14:05.", set())
+    (None, ('When did the pump fail?', '14:05', 'medium'))
+    >>> check_pair({"question": "Who built it?", "answer": "Ada Byron"}, "The pump failed at 14:05.", set())[0]
     'answer_not_in_chunk'
     """
     if (

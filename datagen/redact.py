@@ -3,8 +3,8 @@
 Entity types (fixed): ``EMAIL``, ``PHONE``, ``CREDIT_CARD`` (Luhn checksum), ``IBAN`` (ISO 13616
 mod-97 checksum), ``IP_ADDRESS`` (v4 and v6, validated with :mod:`ipaddress`), ``ID_NUMBER``
 (US SSN with its reserved ranges excluded, and numbers introduced by "ID/passport/licence
-number"), and ``PERSON`` — names after a title or rank (``Dr. Ada Byron``, ``Commander Jim
-Lovell``) plus a configurable list of names (``quality.redact_names``).
+number"), and ``PERSON`` — names after a title or rank (``Dr. Ada Byron``, ``Commander Ann
+Lee``) plus a configurable list of names (``quality.redact_names``).
 
 Why not presidio: its pattern recognizers run without a spaCy model, but importing it pulls in
 spaCy, and its e-mail recognizer fetches the public-suffix list over the network at first use

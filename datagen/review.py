@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from teacherforge.run import RunLayout
 from teacherforge.workspace import atomic_write_jsonl, read_jsonl, utc_now
 
-RECORDS_FILE = "teacher.jsonl"
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 
 
@@ -26,7 +26,7 @@ class ReviewStore:
     """The teacher records of one run dir, updated atomically one decision at a time."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / RECORDS_FILE
+        self.path = RunLayout(run_dir).teacher
         if not self.path.exists():
             raise FileNotFoundError(
                 f"{self.path} not found; run `teacherforge teacher` (and `quality`) first"

@@ -1,28 +1,15 @@
 """The RAG teacher: answer the generated questions with retrieved, numbered sources.
 
-For every question of the configured splits, the run dir's retriever returns the top-k chunks
-(``teacher.top_k``, 3 by default); hits scoring under a relevance cut-off are dropped, so the
-teacher does not see passages that merely share a word. The prompt (``rag_prompt``) numbers the
+For every question of the configured splits, the run dir's retriever (``retrieval.index``)
+returns the top-k chunks (``retrieval.top_k``, 3 by default); hits scoring under a relevance
+cut-off (``retrieval.min_score``) are dropped, so the teacher does not see passages that merely
+share a word. The prompt (``rag_prompt``) numbers the
 sources; any LLM backend answers through the run dir's SQLite cache, so a rerun costs nothing.
 ``teacher.kind: oracle`` writes the question's gold answer instead (for CPU demos and tests —
 the embedded 135M model is no teacher; such records say ``generation_method: oracle``).
 
-Relevance cut-offs, calibrated with ``benchmarks/calibrate_relevance.py`` on the bundled Apollo 13
-report (334 chunks of 1000 chars, 67 hand-written questions; gold chunk = best-scoring chunk
-containing the answer, random = 5 random non-gold chunks per question):
-
-======  ===============================  ================================  ======  ===========  =============
-kind    question→gold p05 / p10 / p50    question→random p50 / p90 / p95   cut     gold kept    random kept
-======  ===============================  ================================  ======  ===========  =============
-dense   0.386 / 0.428 / 0.554 (cosine)   0.199 / 0.376 / 0.427             0.30    0.99         0.22
-bm25    3.17 / 4.04 / 6.68               0.49 / 2.27 / 2.69                2.0     0.99         0.12
-hybrid  0.706 / 0.791 / 0.985 (fused)    0.264 / 0.466 / 0.534             0.45    1.00         0.10
-======  ===============================  ================================  ======  ===========  =============
-
-MiniLM question→passage cosines sit well below 0.7 (a 0.7 cut would drop ~85 % of gold
-chunks); BM25 scores are unbounded and grow with corpus size, and hybrid scores are min-max
-normalised per query (the top hit is always near 1), so each kind needs its own cut.
-``teacher.min_score`` overrides the default.
+The prompt, hit selection and the calibrated relevance cut-offs live in :mod:`teacherforge.rag`
+(shared with evaluation).
 """
 
 from __future__ import annotations
@@ -32,19 +19,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from teacherforge.config import Config, config_to_dict
-from teacherforge.datagen.rag_prompt import rag_prompt, template_id
-from teacherforge.datagen.schema import validate_record
-from teacherforge.records import Question, load_questions
+from teacherforge.config import Config
+from teacherforge.rag import rag_prompt, relevance_cutoff, select_hits, template_id
+from teacherforge.records import Question, validate_record
+from teacherforge.run import NAMES, RunLayout
 from teacherforge.types import GenerationParams, Hit
-from teacherforge.workspace import RunDir, atomic_write_jsonl, utc_now
+from teacherforge.workspace import RunDir, Step, atomic_write_jsonl, config_slice, skipped_summary, utc_now
 
-TEACHER_FILE = "teacher.jsonl"
-#: Default relevance cut-off per retriever kind (see the module docstring for the measurements).
-CALIBRATED_MIN_SCORE = {"dense": 0.30, "bm25": 2.0, "hybrid": 0.45}
 DROP_REASONS = ("empty", "truncated")
 
 
@@ -58,38 +41,14 @@ def generator_version() -> str:
         return "teacherforge dev"
 
 
-def relevance_cutoff(kind: str, min_score: float | None = None) -> float:
-    """The cut-off for a retriever kind: ``min_score`` when given, else the calibrated default.
-
-    >>> relevance_cutoff("dense"), relevance_cutoff("bm25", 1.5)
-    (0.3, 1.5)
-    """
-    if min_score is not None:
-        return float(min_score)
-    if kind not in CALIBRATED_MIN_SCORE:
-        raise ValueError(f"retriever kind {kind!r} has no calibrated cut-off; set teacher.min_score")
-    return CALIBRATED_MIN_SCORE[kind]
-
-
-def select_hits(hits: Sequence[Hit], top_k: int, min_score: float) -> list[Hit]:
-    """At most ``top_k`` hits scoring at least ``min_score``, re-ranked 1..n.
-
-    >>> hits = [Hit("a", 0.9, 1, "A"), Hit("b", 0.2, 2, "B"), Hit("c", 0.5, 3, "C")]
-    >>> [(h.chunk_id, h.rank) for h in select_hits(hits, 3, 0.3)]
-    [('a', 1), ('c', 2)]
-    """
-    kept = [h for h in hits if h.score >= min_score][:top_k]
-    return [dataclasses.replace(h, rank=i) for i, h in enumerate(kept, 1)]
-
-
 def oracle_answer(question: Question, hits: Sequence[Hit]) -> str:
     """The gold answer, citing the retrieved source that is the question's chunk (if retrieved).
 
-    >>> q = Question("q1", "c1", "Which tank failed?", "oxygen tank 2")
+    >>> q = Question("q1", "c1", "Which river does the bridge cross?", "the Elbe")
     >>> oracle_answer(q, [Hit("c0", 1.0, 1, "x"), Hit("c1", 0.8, 2, "y")])
-    'oxygen tank 2 [2]'
+    'the Elbe [2]'
     >>> oracle_answer(q, [])
-    'oxygen tank 2'
+    'the Elbe'
     """
     sources = set(question.source_chunk_ids or (question.chunk_id,))
     cited = [str(h.rank) for h in hits if h.chunk_id in sources]
@@ -119,7 +78,7 @@ def make_record(
     domain: str,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """A ``teacher.jsonl`` record (DESIGN §3 schema) for one answered question."""
+    """A teacher record (:class:`~teacherforge.records.TeacherRecord` as JSON) for one answered question."""
     record = {
         "id": f"{question.id}@teacher",
         "created_at": utc_now(),
@@ -242,13 +201,6 @@ def answer_questions(
     return result
 
 
-def require_inputs(run_dir: Path, names: Sequence[str], producer: str) -> None:
-    """Raise ``FileNotFoundError`` (before the run dir is touched) when an input artifact is missing."""
-    missing = [name for name in names if not (Path(run_dir) / name).exists()]
-    if missing:
-        raise FileNotFoundError(f"{run_dir}: {', '.join(missing)} not found; run `{producer}` first")
-
-
 def _progress(desc: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
     from tqdm.auto import tqdm
 
@@ -259,46 +211,70 @@ def _domain(config: Config) -> str:
     return config.datagen.topic or config.datagen.category or config.name
 
 
+def teacher_step(config: Config, opaque: bool = False) -> Step:
+    """What the teacher stage reads and writes: the config keys and files of its fingerprint.
+
+    Every ``teacher`` key (of the LLM only the answer-changing fields, and only for
+    ``kind: llm``), the search-time retrieval keys, the seed and the prompt's domain; the
+    questions and the searched index.
+    """
+    from teacherforge.config.retrieval import SEARCH_KEYS
+
+    tc = config.teacher
+    keys = [f"teacher.{f.name}" for f in dataclasses.fields(tc) if f.name != "llm"]
+    keys += [f"retrieval.{k}" for k in SEARCH_KEYS] + ["seed", "name", "datagen.topic", "datagen.category"]
+    settings = config_slice(config, *keys)
+    if tc.kind == "llm":
+        settings["teacher.llm"] = tc.llm.answer_settings()
+    inputs = [NAMES.questions_file, NAMES.index_dir(config.retrieval.index)]
+    return Step("teacher", settings, inputs, [NAMES.teacher], opaque=opaque)
+
+
 def run_teacher(config: Config, backend: Any = None) -> dict[str, Any]:
     """The teacher stage: answer the configured splits' questions and write ``teacher.jsonl``.
 
-    Reads ``questions.json`` and ``index/`` of the run dir; records a ``teacher`` step in the
+    Reads ``questions.json`` and the ``retrieval.index`` index of the run dir; records a ``teacher`` step in the
     manifest (counts, drops, tokens, cut-off); prints a one-screen summary and returns it.
-    ``backend`` overrides the configured LLM (tests pass a scripted fake).
+    Skipped when already done (:func:`teacher_step`). ``backend`` overrides the configured LLM
+    (tests pass a scripted fake; such a run always runs).
     """
-    from teacherforge.retrieval import Retriever
-
-    tc = config.teacher
+    tc, rc = config.teacher, config.retrieval
+    layout = RunLayout(config.run_path)
     started = time.perf_counter()
-    require_inputs(config.run_path, ["questions.json", "index"], "teacherforge datagen")
-    with RunDir(config.run_path, config=config_to_dict(config)) as run:
-        questions_path, index_path = run.file("questions.json"), run.file("index")
-        questions = [q for q in load_questions(questions_path) if q.split in tc.splits]
+    layout.require([layout.questions_file, layout.index_dir(rc.index)], "teacherforge datagen")
+    declared = teacher_step(config, opaque=backend is not None)
+    with RunDir(config.run_path) as run:
+        done = run.done(declared)
+        if done is not None:
+            return skipped_summary(done)
+        questions_path = layout.questions_file
+        questions = [q for q in layout.questions(None) if q.split in tc.splits]
         if tc.max_questions:
             questions = questions[: tc.max_questions]
         if not questions:
             raise ValueError(
                 f"{questions_path}: no questions in splits {list(tc.splits)}; check teacher.splits"
             )
-        retriever = Retriever.load(index_path)
-        cutoff = relevance_cutoff(retriever.kind, tc.min_score)
+        retriever = layout.retriever(rc.index, rc)
+        cutoff = relevance_cutoff(retriever.kind, rc.min_score)
         step_params = {
             "kind": tc.kind,
-            "top_k": tc.top_k,
+            "index": rc.index,
+            "top_k": rc.top_k,
             "min_score": cutoff,
             "retriever": retriever.kind,
             "splits": list(tc.splits),
             "temperature": tc.temperature,
             "max_new_tokens": tc.max_new_tokens,
         }
-        with run.step("teacher", params=step_params, inputs=["questions.json", "index"]) as step:
-            raw_hits = retriever.search([q.question for q in questions], k=tc.top_k)
-            hits = [select_hits(row, tc.top_k, cutoff) for row in raw_hits]
+        with run.step(declared) as step:
+            raw_hits = retriever.search([q.question for q in questions], k=rc.top_k)
+            hits = [select_hits(row, rc.top_k, cutoff) for row in raw_hits]
             owned = None
             if tc.kind == "llm" and backend is None:
                 from teacherforge.llm import build_backend
 
-                backend = owned = build_backend(tc.llm, cache_path=run.file("cache.sqlite"))
+                backend = owned = build_backend(tc.llm, cache_path=layout.cache)
             params = GenerationParams(
                 max_new_tokens=tc.max_new_tokens, temperature=tc.temperature, seed=config.seed
             )
@@ -317,8 +293,8 @@ def run_teacher(config: Config, backend: Any = None) -> dict[str, Any]:
             finally:
                 if owned is not None and hasattr(owned, "close"):
                     owned.close()
-            atomic_write_jsonl(run.file(TEACHER_FILE), result.records)
-            step.outputs["teacher"] = TEACHER_FILE
+            atomic_write_jsonl(layout.teacher, result.records)
+            step.outputs["teacher"] = str(NAMES.teacher)
             step.counts.update(
                 {
                     "questions": len(questions),
@@ -337,19 +313,21 @@ def run_teacher(config: Config, backend: Any = None) -> dict[str, Any]:
                     "generation_method": _method(tc.kind),
                 }
             )
-        seconds = time.perf_counter() - started
-        summary = {
-            "run_dir": str(run.path),
-            "seconds": round(seconds, 3),
-            "teacher": str(run.file(TEACHER_FILE)),
-            "generation_method": _method(tc.kind),
-            "cutoff": cutoff,
-            "retriever": retriever.kind,
-            **step.counts,
-            "drops": dict(step.extra["drops"]),
-            "tokens": dict(result.usage),
-            "answers_per_s": round(len(result.records) / seconds, 3) if seconds else 0.0,
-        }
+            seconds = time.perf_counter() - started
+            summary = {
+                "run_dir": str(run.path),
+                "status": "done",
+                "seconds": round(seconds, 3),
+                "teacher": str(layout.teacher),
+                "generation_method": _method(tc.kind),
+                "cutoff": cutoff,
+                "retriever": retriever.kind,
+                **step.counts,
+                "drops": dict(step.extra["drops"]),
+                "tokens": dict(result.usage),
+                "answers_per_s": round(len(result.records) / seconds, 3) if seconds else 0.0,
+            }
+            step.extra["summary"] = summary
     print(format_summary(summary))
     return summary
 

@@ -2,13 +2,8 @@
 
 Every generated text (a question/answer pair, a paraphrase) passes through these before it is
 kept, and every rejection gets one reason from :data:`DROP_REASONS`, so the manifest can say
-what was dropped and why.
-
-The refusal detector is a documented list of regular expressions (:data:`REFUSAL_PATTERNS`).
-It is deliberately strict: it matches first-person refusals and apologies, "as an AI"
-disclaimers, and meta statements about the passage ("the text does not mention ..."), none of
-which belong in a question, an answer or a rewrite of a technical document. A false positive
-costs one dropped sample; a missed refusal poisons the index or the training set.
+what was dropped and why. The refusal detector (:func:`teacherforge.rag.is_refusal`) is shared
+with evaluation and lives in core.
 """
 
 from __future__ import annotations
@@ -36,35 +31,6 @@ DROP_REASONS = (
     "duplicate",  # the same question was already kept for this chunk
     "truncated",  # generation hit max_new_tokens before the text ended
 )
-
-#: Regular expressions (case-insensitive) whose match marks a text as a refusal.
-REFUSAL_PATTERNS: tuple[str, ...] = (
-    # apologies and first-person refusals
-    r"\bI(?:'m| am)\s+(?:so\s+|very\s+|really\s+)?sorry\b",
-    r"\b(?:my\s+)?apolog(?:ies|ize|ise)\b",
-    r"\bI\s+(?:can(?:no|')t|cannot|could\s?n[o']t|won't|will\s+not|am\s+unable|'m\s+unable|am\s+not\s+able"
-    r"|'m\s+not\s+able|do\s?n[o']t\s+(?:have|know|feel)|must\s+decline|refuse)\b",
-    r"\b(?:unable|not\s+able)\s+to\s+(?:help|assist|comply|provide|answer|fulfil|fulfill|rewrite|paraphrase"
-    r"|generate|create|complete)\b",
-    r"\bunfortunately,?\s+(?:I|we|this|that|there)\b",
-    # AI disclaimers
-    r"\bas\s+an?\s+(?:AI|artificial\s+intelligence|language\s+model|assistant|LLM)\b",
-    r"\b(?:AI|large)\s+language\s+model\b",
-    r"\bI(?:'m| am)\s+(?:just\s+|only\s+)?an?\s+(?:AI|assistant|language\s+model|chatbot)\b",
-    # meta statements about the source instead of content
-    r"\b(?:the|this|given|provided)\s+(?:text|passage|context|document|excerpt|paragraph|chunk)\s+"
-    r"(?:does\s?n[o']t|does\s+not|did\s+not|doesn't)\s+(?:mention|provide|contain|say|state|specify|include"
-    r"|discuss|give)\b",
-    r"\b(?:there\s+is\s+)?no\s+(?:information|mention|details?)\s+(?:is\s+)?(?:given|provided|available"
-    r"|about|regarding|on|in\s+the\s+(?:text|passage|context))\b",
-    r"\bnot\s+(?:mentioned|specified|stated|provided|given)\s+in\s+the\s+(?:text|passage|context|document)\b",
-    r"\b(?:cannot|can't|can\s+not)\s+be\s+(?:determined|answered|found)\s+from\b",
-    r"\bI\s+(?:hope|trust)\s+this\s+helps\b",
-    r"\b(?:please\s+)?(?:provide|share)\s+(?:me\s+with\s+)?(?:the|more)\s+(?:text|passage|context|details)\b",
-    r"\bI\s+need\s+more\s+(?:information|context)\b",
-    r"\b(?:is|are)\s+(?:not\s+)?(?:appropriate|inappropriate|harmful|offensive)\s+(?:content|to)\b",
-)
-_REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
 
 #: Answers longer than this many words are dropped (``answer_too_long``).
 MAX_ANSWER_WORDS = 30
@@ -144,17 +110,17 @@ _WORD_RE = re.compile(r"[^\W_]+(?:[.,:/-][^\W_]+)*")
 def normalize(text: str) -> str:
     """Lower-case, NFKC-normalised text with runs of whitespace collapsed.
 
-    >>> normalize("  Oxygen\\n TANK  2 ")
-    'oxygen tank 2'
+    >>> normalize("  Water\\n PUMP  2 ")
+    'water pump 2'
     """
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def words(text: str) -> list[str]:
-    """The word tokens of ``text`` (lower case; numbers like ``55:54`` or ``2.5`` stay whole).
+    """The word tokens of ``text`` (lower case; numbers like ``14:05`` or ``2.5`` stay whole).
 
-    >>> words("At 55:54, tank pressure fell to 0.5 psi.")
-    ['at', '55:54', 'tank', 'pressure', 'fell', 'to', '0.5', 'psi']
+    >>> words("At 14:05, pump pressure fell to 0.5 bar.")
+    ['at', '14:05', 'pump', 'pressure', 'fell', 'to', '0.5', 'bar']
     """
     return _WORD_RE.findall(normalize(text))
 
@@ -162,23 +128,10 @@ def words(text: str) -> list[str]:
 def content_words(text: str) -> list[str]:
     """:func:`words` without stop words.
 
-    >>> content_words("What was the pressure of the tank?")
-    ['pressure', 'tank']
+    >>> content_words("What was the pressure of the pump?")
+    ['pressure', 'pump']
     """
     return [w for w in words(text) if w not in _STOPWORDS]
-
-
-def is_refusal(text: str) -> bool:
-    """True when ``text`` matches any pattern of :data:`REFUSAL_PATTERNS`.
-
-    >>> is_refusal("I'm sorry, but I can't rewrite this text.")
-    True
-    >>> is_refusal("The passage does not mention the landing site.")
-    True
-    >>> is_refusal("The crew could not use the service module engine.")
-    False
-    """
-    return bool(_REFUSAL_RE.search(text))
 
 
 def copy_ratio(candidate: str, source: str) -> float:
@@ -186,9 +139,9 @@ def copy_ratio(candidate: str, source: str) -> float:
 
     Candidates of fewer than three words score 1.0 when they equal ``source`` word for word.
 
-    >>> copy_ratio("the tank failed at 55:54", "Then the tank failed at 55:54 exactly.")
+    >>> copy_ratio("the pump failed at 14:05", "Then the pump failed at 14:05 exactly.")
     1.0
-    >>> copy_ratio("Which tank failed?", "Then the tank failed at 55:54 exactly.")
+    >>> copy_ratio("Which pump failed?", "Then the pump failed at 14:05 exactly.")
     0.0
     """
     cand, src = words(candidate), words(source)
@@ -202,9 +155,9 @@ def copy_ratio(candidate: str, source: str) -> float:
 def is_copy(candidate: str, source: str, threshold: float = COPY_THRESHOLD) -> bool:
     """True when ``candidate`` is (almost) a verbatim copy of part of ``source``.
 
-    >>> is_copy("The oxygen tank failed at 55:54.", "At first the oxygen tank failed at 55:54.")
+    >>> is_copy("The water pump failed at 14:05.", "At first the water pump failed at 14:05.")
     True
-    >>> is_copy("When did the oxygen tank fail?", "At first the oxygen tank failed at 55:54.")
+    >>> is_copy("When did the water pump fail?", "At first the water pump failed at 14:05.")
     False
     """
     return copy_ratio(candidate, source) >= threshold
@@ -213,9 +166,9 @@ def is_copy(candidate: str, source: str, threshold: float = COPY_THRESHOLD) -> b
 def lexically_supported(answer: str, chunk: str, min_share: float = LEXICAL_SUPPORT) -> bool:
     """True when ``answer`` occurs in ``chunk`` (normalised) or ``min_share`` of its content words do.
 
-    >>> lexically_supported("55 hours", "The tank failed at about 55 hours into the flight.")
+    >>> lexically_supported("55 hours", "The pump failed at about 55 hours into the test.")
     True
-    >>> lexically_supported("the lunar landing", "The tank failed at about 55 hours into the flight.")
+    >>> lexically_supported("the river crossing", "The pump failed at about 55 hours into the test.")
     False
     """
     answer_norm = normalize(answer).strip(" .,;:!?\"'")
@@ -233,9 +186,9 @@ def lexically_supported(answer: str, chunk: str, min_share: float = LEXICAL_SUPP
 def gives_answer_away(question: str, answer: str) -> bool:
     """True when the question contains its own (non-trivial) answer verbatim.
 
-    >>> gives_answer_away("Was oxygen tank 2 the tank that failed?", "oxygen tank 2")
+    >>> gives_answer_away("Was water pump 2 the pump that failed?", "water pump 2")
     True
-    >>> gives_answer_away("Which tank failed?", "oxygen tank 2")
+    >>> gives_answer_away("Which pump failed?", "water pump 2")
     False
     """
     answer_words = words(answer)

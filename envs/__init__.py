@@ -5,10 +5,12 @@ Importing this package registers ``teacherforge/Search-v0`` with Gymnasium::
     import gymnasium, teacherforge.envs
     env = gymnasium.make("teacherforge/Search-v0", run_dir="runs/quickstart", index="paraphrased")
 
-Public API: :class:`SearchEnv`, :class:`RolloutDriver` / :class:`Episode` (rollouts for
-trainers), :class:`SearchEpisode` (the state machine both share), the protocol functions
-(:func:`parse_action`, :func:`format_information`, :func:`normalize_text`, :class:`Tags`)
-and the run-dir loaders.
+Public API: :class:`SearchTask` / :func:`build_task` (the one object every consumer of the
+search task takes) with :func:`rubric_of`, :class:`SearchEnv`, :class:`RolloutDriver` /
+:class:`Episode` (rollouts for trainers), :class:`SearchEpisode` (the state machine both
+share), the protocol functions
+(:func:`parse_action`, :func:`format_information`, :func:`to_charset`, :class:`Tags`).
+Run-dir paths and loaders live in :class:`teacherforge.run.RunLayout`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import gymnasium
 
 from teacherforge.envs.driver import Episode, RolloutDriver, save_trajectories
-from teacherforge.envs.episode import SearchEpisode, SearchIndex, StepResult
+from teacherforge.envs.episode import SearchEpisode
 from teacherforge.envs.protocol import (
     CHARSET,
     MALFORMED_REASONS,
@@ -24,11 +26,11 @@ from teacherforge.envs.protocol import (
     Tags,
     format_information,
     format_malformed,
-    normalize_text,
     parse_action,
+    to_charset,
 )
-from teacherforge.envs.rundir import load_chunks, load_questions, load_retriever
 from teacherforge.envs.search_env import SearchEnv
+from teacherforge.envs.task import SearchIndex, SearchTask, build_task, rubric_of
 from teacherforge.records import Question
 
 ENV_ID = "teacherforge/Search-v0"
@@ -47,14 +49,13 @@ __all__ = [
     "SearchEnv",
     "SearchEpisode",
     "SearchIndex",
-    "StepResult",
+    "SearchTask",
     "Tags",
+    "build_task",
     "format_information",
     "format_malformed",
-    "load_chunks",
-    "load_questions",
-    "load_retriever",
-    "normalize_text",
     "parse_action",
+    "rubric_of",
     "save_trajectories",
+    "to_charset",
 ]

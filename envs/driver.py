@@ -22,10 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from teacherforge.config import EnvConfig
-from teacherforge.envs.episode import SearchEpisode, SearchIndex, resolve_rubric, tags_from_config
-from teacherforge.envs.prompts import build_messages, render_prompt, render_system_prompt
+from teacherforge.envs.episode import SearchEpisode
 from teacherforge.envs.protocol import ParsedAction, close_open_action
+from teacherforge.envs.task import SearchTask
 from teacherforge.records import Question, as_questions
 from teacherforge.rewards import Trajectory
 from teacherforge.types import Completion, GenerationParams
@@ -34,7 +33,8 @@ from teacherforge.workspace import atomic_write_jsonl
 
 @dataclass(frozen=True)
 class Episode:
-    """One finished rollout, ready for a trainer and for ``teacherforge rewards replay``.
+    """One finished rollout of the driver, ready for a trainer and for ``teacherforge rewards replay``
+    (the in-progress state is a :class:`SearchEpisode`, the scored record a :class:`Trajectory`).
 
     ``completion_ids`` interleave model tokens and environment tokens in order;
     ``env_mask`` is 1 on model-written tokens and 0 on environment-inserted
@@ -42,7 +42,8 @@ class Episode:
     environment tokens) or is ``None`` when the backend gave none. Without a tokenizer
     every id tuple is empty and only the texts and the trajectory are filled.
     ``completion_text`` is the assistant message as the model saw it (model turns and
-    ``<information>`` blocks).
+    ``<information>`` blocks). ``reward`` and ``reward_breakdown`` are the rubric's result,
+    computed once when the episode's group ended.
     """
 
     trajectory: Trajectory
@@ -58,13 +59,11 @@ class Episode:
 
 
 @dataclass
-class _Rollout:
-    """Mutable per-episode buffers while the batch runs."""
+class _Tokens:
+    """The token buffers of one live episode (prompt, completion, mask, logprobs)."""
 
-    episode: SearchEpisode
     prompt_text: str
     prompt_ids: tuple[int, ...] = ()
-    text: list[str] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
     mask: list[int] = field(default_factory=list)
     logprobs: list[float] | None = field(default_factory=list)
@@ -86,10 +85,8 @@ class RolloutDriver:
     """Run search episodes in lockstep with one ``generate`` and one ``search`` call per turn.
 
     Args:
-        retriever: any object with ``search(queries, k) -> list[list[Hit]]``.
-        rubric: a :class:`~teacherforge.rewards.Rubric`, a preset name or a YAML path
-            (``None``: ``load_rubric("autodidact")``).
-        env_config: the environment settings (tags, top_k, turn budget, limits, prompt).
+        task: the :class:`~teacherforge.envs.task.SearchTask` (retriever, top-k, settings,
+            prompts, rubric).
         tokenizer: a Hugging Face tokenizer; renders the prompt with its chat template and
             tokenizes the environment's blocks. ``None``: ChatML text, no token ids.
 
@@ -99,59 +96,53 @@ class RolloutDriver:
     the batch (``benchmarks/bench_env.py``'s ``lockstep_mismatches`` compares them so).
     """
 
-    def __init__(
-        self, retriever: SearchIndex, rubric: Any, env_config: EnvConfig, tokenizer: Any = None
-    ) -> None:
-        self.retriever = retriever
-        self.rubric = resolve_rubric(rubric)
-        self.config = env_config
+    def __init__(self, task: SearchTask, tokenizer: Any = None) -> None:
+        self.task = task
         self.tokenizer = tokenizer
-        self.tags = tags_from_config(env_config)
-        self.system_prompt = render_system_prompt(
-            env_config.system_prompt, self.tags, env_config.max_turns, env_config.top_k
-        )
         self.generate_calls = 0
         self.search_calls = 0
 
     def prompt_text(self, question: Question) -> str:
         """The chat-templated first prompt of ``question`` (same text as ``SearchEnv.reset``)."""
-        return render_prompt(build_messages(question.question, self.system_prompt), self.tokenizer)
+        return self.task.prompt(question, self.tokenizer)
 
     def run(
         self, backend: Any, questions: Sequence[Mapping[str, Any] | Question], params: GenerationParams
     ) -> list[Episode]:
         """Roll out ``params.n`` episodes per question; episode ``q * n + i`` is sample ``i``
-        of question ``q``. ``params.max_new_tokens`` applies per turn; the closing action
-        tags are added to ``params.stop``."""
-        qs = as_questions(questions)
-        rollouts: list[_Rollout] = []
-        for q in qs:
+        of question ``q``, and the ``n`` samples of a question are scored as one group.
+        ``params.max_new_tokens`` applies per turn; the closing action tags are added to
+        ``params.stop``."""
+        episodes: list[SearchEpisode] = []
+        tokens: list[_Tokens] = []
+        for q in as_questions(questions):
             prompt = self.prompt_text(q)
             prompt_ids = tuple(_encode(self.tokenizer, prompt)) if self.tokenizer is not None else ()
             for i in range(params.n):
-                meta = {"index": self.config.index, "sample_index": i}
-                rollouts.append(
-                    _Rollout(SearchEpisode(q, self.config, self.rubric, meta), prompt, prompt_ids)
-                )
-        stop = tuple(dict.fromkeys((*params.stop, *self.tags.stop_strings)))
+                episodes.append(SearchEpisode(self.task, q, {"index": self.task.index, "sample_index": i}))
+                tokens.append(_Tokens(prompt, prompt_ids))
+        stop = tuple(dict.fromkeys((*params.stop, *self.task.tags.stop_strings)))
         turn_params = dataclasses.replace(params, n=1, stop=stop)
-        while live := [r for r in rollouts if not r.episode.done]:
-            completions = backend.generate([r.prompt_text + "".join(r.text) for r in live], turn_params)
+        while live := [i for i, e in enumerate(episodes) if not e.done]:
+            prompts = [tokens[i].prompt_text + "".join(episodes[i].transcript) for i in live]
+            completions = backend.generate(prompts, turn_params)
             self.generate_calls += 1
             if len(completions) != len(live):
                 raise RuntimeError(
                     f"backend {getattr(backend, 'identity', backend)!r} returned {len(completions)} completions "
                     f"for {len(live)} prompts"
                 )
-            actions = [self._add_model_turn(r, c) for r, c in zip(live, completions)]
+            actions = [self._add_model_turn(episodes[i], tokens[i], c) for i, c in zip(live, completions)]
             queries = [a.query for a in actions if a.kind == "search"]
-            hits = iter(self.retriever.search(queries, k=self.config.top_k) if queries else [])
+            hits = iter(self.task.search(queries) if queries else [])
             if queries:
                 self.search_calls += 1
-            for rollout, action in zip(live, actions):
-                result = rollout.episode.advance(action, next(hits) if action.kind == "search" else None)
-                self._add_env_block(rollout, result.observation)
-        return [self._finish(r) for r in rollouts]
+            for i, action in zip(live, actions):
+                observation = episodes[i].advance(action, next(hits) if action.kind == "search" else None)
+                self._add_env_block(tokens[i], observation)
+        for start in range(0, len(episodes), params.n):
+            self.task.score(episodes[start : start + params.n])
+        return [self._finish(e, t) for e, t in zip(episodes, tokens)]
 
     # ------------------------------------------------------------------ helpers
     def _restore_stop(self, completion: Completion) -> tuple[str, bool]:
@@ -167,55 +158,53 @@ class RolloutDriver:
         raw = completion.text
         if completion.finish_reason != "stop":
             return raw, False
+        tags = self.task.tags
         if self.tokenizer is not None and completion.completion_token_ids:
             decoded = str(
                 self.tokenizer.decode(list(completion.completion_token_ids), skip_special_tokens=True)
             )
             if decoded.startswith(raw):
                 rest = decoded[len(raw) :]
-                stop = next((s for s in self.tags.stop_strings if rest.startswith(s)), "")
+                stop = next((s for s in tags.stop_strings if rest.startswith(s)), "")
                 return raw + stop, True
-        return close_open_action(raw, self.tags), False
+        return close_open_action(raw, tags), False
 
-    def _add_model_turn(self, rollout: _Rollout, completion: Completion) -> ParsedAction:
+    def _add_model_turn(
+        self, episode: SearchEpisode, tokens: _Tokens, completion: Completion
+    ) -> ParsedAction:
         closed, ids_have_stop = self._restore_stop(completion)
-        action = rollout.episode.parse(closed)
-        rollout.text.append(action.text)
+        action = episode.parse(closed)
         if self.tokenizer is not None:
             ids = list(completion.completion_token_ids) or _encode(self.tokenizer, completion.text)
             logprobs = completion.logprobs
             suffix = [] if ids_have_stop else _encode(self.tokenizer, closed[len(completion.text) :])
-            rollout.ids += ids + suffix
-            rollout.mask += [1] * (len(ids) + len(suffix))
-            if rollout.logprobs is not None and logprobs is not None and len(logprobs) == len(ids):
-                rollout.logprobs += [*map(float, logprobs), *([0.0] * len(suffix))]
+            tokens.ids += ids + suffix
+            tokens.mask += [1] * (len(ids) + len(suffix))
+            if tokens.logprobs is not None and logprobs is not None and len(logprobs) == len(ids):
+                tokens.logprobs += [*map(float, logprobs), *([0.0] * len(suffix))]
             else:
-                rollout.logprobs = None
+                tokens.logprobs = None
         return action
 
-    def _add_env_block(self, rollout: _Rollout, observation: str) -> None:
-        if not observation:
-            return
-        rollout.text.append(observation)
-        if self.tokenizer is not None:
+    def _add_env_block(self, tokens: _Tokens, observation: str) -> None:
+        if observation and self.tokenizer is not None:
             ids = _encode(self.tokenizer, observation)
-            rollout.ids += ids
-            rollout.mask += [0] * len(ids)
-            if rollout.logprobs is not None:
-                rollout.logprobs += [0.0] * len(ids)
+            tokens.ids += ids
+            tokens.mask += [0] * len(ids)
+            if tokens.logprobs is not None:
+                tokens.logprobs += [0.0] * len(ids)
 
-    def _finish(self, rollout: _Rollout) -> Episode:
-        episode = rollout.episode
+    def _finish(self, episode: SearchEpisode, tokens: _Tokens) -> Episode:
         has_ids = self.tokenizer is not None
         return Episode(
             trajectory=episode.trajectory(),
-            prompt_text=rollout.prompt_text,
-            prompt_ids=rollout.prompt_ids,
-            completion_ids=tuple(rollout.ids),
-            env_mask=tuple(rollout.mask),
-            logprobs=tuple(rollout.logprobs) if has_ids and rollout.logprobs is not None else None,
+            prompt_text=tokens.prompt_text,
+            prompt_ids=tokens.prompt_ids,
+            completion_ids=tuple(tokens.ids),
+            env_mask=tuple(tokens.mask),
+            logprobs=tuple(tokens.logprobs) if has_ids and tokens.logprobs is not None else None,
             reward=episode.reward,
             reward_breakdown=dict(episode.breakdown),
             info=episode.info(),
-            completion_text="".join(rollout.text),
+            completion_text="".join(episode.transcript),
         )

@@ -1,88 +1,57 @@
 """One episode's state machine, shared by :class:`SearchEnv` and the rollout driver.
 
-:class:`SearchEpisode` holds a question, the turns so far and the turn budget. Its caller
-parses a turn (:meth:`SearchEpisode.parse`), runs the search if the turn is one (the env
-one query at a time, the driver all live episodes' queries in one batch) and hands the hits
-to :meth:`SearchEpisode.advance`, which records the turn, builds the observation and, when
-the episode ends, scores the trajectory with the rubric.
+Three names for an episode, each a different thing:
+
+- :class:`SearchEpisode` (here): an episode in progress — the question, the turns so far,
+  the turn budget — and, once scored, its reward;
+- :class:`~teacherforge.envs.driver.Episode`: a finished rollout of the driver, ready for a
+  trainer (its trajectory, token ids, environment mask, logprobs and reward);
+- :class:`~teacherforge.rewards.Trajectory`: the plain record rewards score and rollouts are
+  saved as (JSONL).
+
+A caller parses a turn (:meth:`SearchEpisode.parse`), runs the search if the turn is one (the
+env one query at a time, the driver all live episodes' queries in one batch) and hands the
+hits to :meth:`SearchEpisode.advance`, which records the turn and returns the observation.
+Scoring is the caller's job too, once the episode is over: the task's rubric scores a whole
+group of episodes at once (:meth:`~teacherforge.envs.task.SearchTask.score`) and records the
+result with :meth:`SearchEpisode.record_score`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from teacherforge.config import EnvConfig
-from teacherforge.envs.protocol import ParsedAction, Tags, format_information, format_malformed, parse_action
+from teacherforge.envs.protocol import ParsedAction, format_information, format_malformed, parse_action
 from teacherforge.records import Question
-from teacherforge.rewards import RetrievedRef, Trajectory, Turn
+from teacherforge.rewards import RetrievedRef, RubricResult, Trajectory, Turn
 from teacherforge.types import Hit
 
-
-class SearchIndex(Protocol):
-    """What the environment needs from a retriever (``teacherforge.retrieval.Retriever`` or a test double)."""
-
-    def search(self, queries: list[str], k: int) -> list[list[Hit]]:
-        """Top-``k`` hits for each query, ranks 1..k, at most one hit per chunk id."""
-        ...
-
-
-def tags_from_config(config: EnvConfig) -> Tags:
-    """The protocol tags an :class:`EnvConfig` names."""
-    return Tags(config.think_tag, config.search_tag, config.answer_tag, config.information_tag)
-
-
-def default_rubric() -> Any:
-    """The default rubric: ``load_rubric("autodidact")`` (includes ``retrieval_match``)."""
-    from teacherforge.rewards import load_rubric
-
-    return load_rubric("autodidact")
-
-
-def resolve_rubric(rubric: Any) -> Any:
-    """A rubric object from ``None`` (default), a preset name / YAML path, or a rubric itself."""
-    if rubric is None:
-        return default_rubric()
-    if isinstance(rubric, (str, os.PathLike)):
-        from teacherforge.rewards import load_rubric
-
-        return load_rubric(rubric)
-    if not callable(rubric):
-        raise TypeError(f"rubric must be a Rubric, a preset name or a YAML path, got {type(rubric).__name__}")
-    return rubric
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What one turn produced: the observation to show next and the episode's status."""
-
-    observation: str
-    reward: float
-    terminated: bool
-    truncated: bool
+if TYPE_CHECKING:
+    from teacherforge.envs.task import SearchTask
 
 
 class SearchEpisode:
-    """State of one search episode (no I/O: searching is the caller's job).
+    """State of one search episode of ``task`` on ``question`` (no I/O: searching and scoring
+    are the caller's job).
 
-    ``rubric`` is called once, when the episode ends (an answer terminates it; running out
-    of turns truncates it); every earlier step has reward 0.0.
+    ``transcript`` holds what follows the first prompt: each turn's text and each non-empty
+    observation, in order. ``reward``, ``breakdown`` and ``errors`` are filled by
+    :meth:`record_score` once the episode is over (an answer terminates it; running out of
+    turns truncates it).
     """
 
-    def __init__(
-        self, question: Question, config: EnvConfig, rubric: Any, metadata: dict | None = None
-    ) -> None:
+    def __init__(self, task: SearchTask, question: Question, metadata: dict | None = None) -> None:
         self.question = question
-        self.config = config
-        self.tags = tags_from_config(config)
-        self.rubric = rubric
+        self.config = task.config
+        self.tags = task.tags
         self.metadata = dict(metadata or {})
         self.turns: list[Turn] = []
+        self.transcript: list[str] = []
         self.final_answer: str | None = None
         self.terminated = False
         self.truncated = False
+        self.scored = False
         self.reward = 0.0
         self.breakdown: dict[str, float] = {}
         self.errors: dict[str, int] = {}
@@ -98,8 +67,8 @@ class SearchEpisode:
         """Parse one model turn with this episode's tags and query limit."""
         return parse_action(text, self.tags, self.config.max_query_chars)
 
-    def advance(self, action: ParsedAction, hits: Sequence[Hit] | None = None) -> StepResult:
-        """Record ``action`` (with ``hits`` when it is a search) and return the step's result.
+    def advance(self, action: ParsedAction, hits: Sequence[Hit] | None = None) -> str:
+        """Record ``action`` (with ``hits`` when it is a search) and return the observation.
 
         The observation is the ``<information>`` block of the search results or of a
         corrective message, and ``""`` once the episode is over.
@@ -132,17 +101,25 @@ class SearchEpisode:
             self.truncated = True
         if self.done:
             observation = ""
-            result = self.rubric(self.trajectory())
-            self.reward = float(result.total)
-            self.breakdown = dict(result.breakdown)
-            self.errors = dict(result.errors)
-        return StepResult(observation, self.reward if self.done else 0.0, self.terminated, self.truncated)
+        self.transcript += [action.text, observation] if observation else [action.text]
+        return observation
+
+    def record_score(self, result: RubricResult) -> None:
+        """Keep the rubric's result for this finished episode (its reward and breakdown)."""
+        if not self.done:
+            raise RuntimeError("an episode is scored once it is over")
+        self.reward = float(result.total)
+        self.breakdown = dict(result.breakdown)
+        self.errors = dict(result.errors)
+        self.scored = True
 
     def trajectory(self) -> Trajectory:
         """The episode so far as a :class:`~teacherforge.rewards.Trajectory` (JSONL-ready)."""
         metadata = dict(self.metadata)
+        if self.scored:
+            metadata["reward_total"] = self.reward
         if self.done:
-            metadata.update(reward_total=self.reward, truncated=self.truncated)
+            metadata["truncated"] = self.truncated
         return Trajectory(
             question=self.question.question,
             gold_answer=self.question.answer,

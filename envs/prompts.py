@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from teacherforge.envs.protocol import Tags, normalize_text
+from teacherforge.envs.protocol import Tags, to_charset
 from teacherforge.types import Message
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -44,12 +44,12 @@ def render_system_prompt(template: str | None, tags: Tags, max_turns: int, top_k
     }
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
-    return normalize_text(text)
+    return to_charset(text)
 
 
 def build_messages(question: str, system_prompt: str) -> tuple[Message, ...]:
     """The conversation that opens an episode: the system prompt and the question."""
-    return (Message("system", system_prompt), Message("user", normalize_text(question)))
+    return (Message("system", system_prompt), Message("user", to_charset(question)))
 
 
 def render_chatml(messages: Sequence[Message]) -> str:
@@ -73,5 +73,5 @@ def render_prompt(messages: Sequence[Message], tokenizer: Any = None) -> str:
             tokenize=False,
             add_generation_prompt=True,
         )
-        return normalize_text(str(rendered))
+        return to_charset(str(rendered))
     return render_chatml(messages)

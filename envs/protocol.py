@@ -8,7 +8,7 @@ corrective messages) is one ``<information>…</information>`` block built by
 :func:`format_information` or :func:`format_malformed`, so a trainer can mask exactly those
 spans. :class:`SearchEnv` and the rollout driver both use these functions (no copies).
 
-All text crossing the environment boundary goes through :func:`normalize_text`, which maps
+All text crossing the environment boundary goes through :func:`to_charset`, which maps
 it into :data:`CHARSET` (the printable characters of the Basic Multilingual Plane plus
 ``\\n`` and ``\\t``), the charset of the Gymnasium ``Text`` spaces.
 """
@@ -30,8 +30,6 @@ EMPTY_QUERY = "empty_query"
 QUERY_TOO_LONG = "query_too_long"
 UNCLOSED_TAG = "unclosed_tag"
 MALFORMED_REASONS = (NO_TAG, TWO_ACTIONS, EMPTY_QUERY, QUERY_TOO_LONG, UNCLOSED_TAG)
-
-_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
 def _build_charset() -> str:
@@ -87,7 +85,7 @@ class _Replacements(dict):
 _TABLE = _Replacements()
 
 
-def normalize_text(text: str) -> str:
+def to_charset(text: str) -> str:
     """Map ``text`` into :data:`CHARSET`.
 
     ``\\r\\n`` and other line separators become ``\\n``, other space characters a plain
@@ -95,9 +93,9 @@ def normalize_text(text: str) -> str:
     charset (emoji and other non-BMP characters, lone surrogates, private use) becomes
     U+FFFD. Text already inside the charset is returned unchanged.
 
-    >>> normalize_text("a\\r\\nb\\x00c\\u00a0d\\U0001F600")
+    >>> to_charset("a\\r\\nb\\x00c\\u00a0d\\U0001F600")
     'a\\nbc d\\ufffd'
-    >>> normalize_text("plain text") == "plain text"
+    >>> to_charset("plain text") == "plain text"
     True
     """
     text = text.replace("\r\n", "\n")
@@ -113,7 +111,8 @@ def in_charset(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Tags:
-    """Tag names of the protocol (configurable through ``EnvConfig.*_tag``).
+    """Tag names of the protocol (configurable through ``EnvConfig.*_tag``, which checks that they
+    are valid, distinct tag names).
 
     >>> Tags().open("search"), Tags(search="query").close("search")
     ('<search>', '</query>')
@@ -123,16 +122,6 @@ class Tags:
     search: str = "search"
     answer: str = "answer"
     information: str = "information"
-
-    def __post_init__(self) -> None:
-        names = [self.think, self.search, self.answer, self.information]
-        for role, name in zip(("think", "search", "answer", "information"), names):
-            if not isinstance(name, str) or not _TAG_NAME.fullmatch(name):
-                raise ValueError(
-                    f"env.{role}_tag: {name!r} is not a valid tag name (letters, digits, _ or -)"
-                )
-        if len(set(names)) != len(names):
-            raise ValueError(f"env.*_tag: tag names must be distinct, got {names}")
 
     def open(self, role: str) -> str:
         """``<name>`` of the tag playing ``role`` (think, search, answer or information)."""
@@ -183,14 +172,14 @@ def parse_action(text: str, tags: Tags = Tags(), max_query_chars: int = 512) -> 
     ``query_too_long`` (stripped query over ``max_query_chars`` characters). An empty
     answer is a valid (if poor) answer.
 
-    >>> parse_action("<think>hm</think><search> oxygen tank </search>").query
-    'oxygen tank'
-    >>> parse_action("<answer>Lovell</answer>").answer
-    'Lovell'
+    >>> parse_action("<think>hm</think><search> water pump </search>").query
+    'water pump'
+    >>> parse_action("<answer>Byron</answer>").answer
+    'Byron'
     >>> [parse_action(t).malformed for t in ("hi", "<search>a</search><search>b</search>", "<answer>x")]
     ['no_tag', 'two_actions', 'unclosed_tag']
     """
-    text = normalize_text(text)
+    text = to_charset(text)
     think, stray_think, action = _patterns(tags)
     body = think.sub(" ", text)
     found = list(action.finditer(body))
@@ -226,10 +215,10 @@ def close_open_action(text: str, tags: Tags = Tags()) -> str:
     "stop"`` to restore the tag the model wrote. Text whose last action tag is already
     closed (or that has none) is returned unchanged.
 
-    >>> close_open_action("<think>x</think><search>apollo")
-    '<think>x</think><search>apollo</search>'
-    >>> close_open_action("<answer>Lovell</answer>")
-    '<answer>Lovell</answer>'
+    >>> close_open_action("<think>x</think><search>bridge")
+    '<think>x</think><search>bridge</search>'
+    >>> close_open_action("<answer>Byron</answer>")
+    '<answer>Byron</answer>'
     """
     _, _, action = _patterns(tags)
     found = list(action.finditer(text))
@@ -252,7 +241,7 @@ def _block(body: str, tags: Tags, max_chars: int) -> str:
     room = max_chars - len(head) - len(tail)
     if room < 1:
         raise ValueError(f"env.max_observation_chars={max_chars} leaves no room for an information block")
-    body = normalize_text(body)
+    body = to_charset(body)
     if len(body) > room:
         marker = " [...]"
         body = body[: max(room - len(marker), 0)] + marker[:room]
@@ -265,9 +254,9 @@ def format_information(hits: Sequence[Hit], tags: Tags = Tags(), max_chars: int 
     Each hit reads ``[rank] text``; the whole block (newlines around it included) fits in
     ``max_chars`` characters, each hit getting an equal share when the hits are long.
 
-    >>> print(format_information([Hit("c1", 0.9, 1, "Oxygen tank 2 failed.")]).strip())
+    >>> print(format_information([Hit("c1", 0.9, 1, "Water pump 2 failed.")]).strip())
     <information>
-    [1] Oxygen tank 2 failed.
+    [1] Water pump 2 failed.
     </information>
     """
     if not hits:
@@ -275,7 +264,7 @@ def format_information(hits: Sequence[Hit], tags: Tags = Tags(), max_chars: int 
     share = max(32, (max_chars - 40) // len(hits) - 8)
     parts = []
     for position, hit in enumerate(hits, start=1):
-        text = " ".join(normalize_text(hit.text).split())
+        text = " ".join(to_charset(hit.text).split())
         if len(text) > share:
             text = text[: share - 4] + " ..."
         parts.append(f"[{hit.rank or position}] {text}")

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 import gymnasium as gym
 from gymnasium import spaces
 
-from teacherforge.config import EnvConfig
-from teacherforge.envs.episode import SearchEpisode, SearchIndex, resolve_rubric, tags_from_config
-from teacherforge.envs.prompts import build_messages, render_prompt, render_system_prompt
-from teacherforge.envs.protocol import CHARSET, normalize_text
-from teacherforge.envs.rundir import load_questions, load_retriever
-from teacherforge.records import Question, as_questions
+from teacherforge.config import Config, EnvConfig, RetrievalConfig, RewardsConfig
+from teacherforge.envs.episode import SearchEpisode
+from teacherforge.envs.protocol import CHARSET, to_charset
+from teacherforge.envs.task import SearchIndex, SearchTask, build_task
+from teacherforge.records import Question
+from teacherforge.run import RunLayout
 
 #: Longest action the action space samples (longer actions are still accepted by ``step``).
 MAX_ACTION_CHARS = 4096
@@ -49,9 +49,9 @@ class SearchEnv(gym.Env[str, str]):
     ## Rewards
     0.0 on every step but the last; the last step returns the rubric's weighted total on
     the episode's :class:`~teacherforge.rewards.Trajectory` (default rubric:
-    ``load_rubric("autodidact")``: F1, exact match, format and ``retrieval_match``) and
-    ``info["reward_breakdown"]`` maps each component to its unweighted score. Totals lie
-    within ``rubric.bounds``.
+    ``load_rubric("autodidact")``: F1, exact match, format and ``retrieval_match``), scored
+    as a group of one, and ``info["reward_breakdown"]`` maps each component to its
+    unweighted score. Totals lie within ``rubric.bounds``.
 
     ## Episode End
     Terminated after an ``<answer>`` turn. Truncated when ``max_turns`` turns have been
@@ -62,11 +62,13 @@ class SearchEnv(gym.Env[str, str]):
     ``gymnasium.make("teacherforge/Search-v0", run_dir=..., index="original", split="train",
     top_k=3, max_turns=4)``
 
+    - ``task``: a :class:`~teacherforge.envs.task.SearchTask` (from
+      :func:`~teacherforge.envs.task.build_task`); the arguments below build one otherwise.
     - ``run_dir``: data-generation run directory (``questions.json``, ``index/``,
       ``index_paraphrased/``); not needed when ``retriever`` and ``questions`` are given.
     - ``index``: ``"original"`` or ``"paraphrased"`` (hits map back to original chunk ids).
     - ``split``: question split (``train``/``validation``/``test``); ignored for injected questions.
-    - ``top_k``, ``max_turns``: override the same fields of ``config``.
+    - ``top_k``: hits per search (default 3); ``max_turns`` overrides the field of ``config``.
     - ``config``: an :class:`~teacherforge.config.EnvConfig` (defaults otherwise).
     - ``retriever``: any object with ``search(queries, k) -> list[list[Hit]]``.
     - ``questions``: question records (``questions.json`` form) or :class:`Question` objects.
@@ -88,6 +90,7 @@ class SearchEnv(gym.Env[str, str]):
         top_k: int | None = None,
         max_turns: int | None = None,
         *,
+        task: SearchTask | None = None,
         config: EnvConfig | None = None,
         retriever: SearchIndex | None = None,
         questions: Sequence[Mapping[str, Any] | Question] | None = None,
@@ -95,62 +98,49 @@ class SearchEnv(gym.Env[str, str]):
         tokenizer: Any = None,
         render_mode: str | None = None,
     ) -> None:
-        overrides = {"index": index, "split": split, "top_k": top_k, "max_turns": max_turns}
-        self.config = dataclasses.replace(
-            config or EnvConfig(), **{k: v for k, v in overrides.items() if v is not None}
-        )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} is not supported; use None or 'ansi'")
         self.render_mode = render_mode
-        if (retriever is None or questions is None) and run_dir is None:
-            raise ValueError("SearchEnv needs run_dir=..., or both retriever= and questions=")
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
-        self.retriever = (
-            retriever if retriever is not None else load_retriever(self.run_dir, self.config.index)
-        )
-        if questions is not None:
-            self.questions = as_questions(questions)
-        else:
-            self.questions = load_questions(self.run_dir, self.config.split)
-        self._by_id = {q.id: q for q in self.questions}
-        self.rubric = resolve_rubric(rubric)
+        if task is None:
+            task = _task_from_arguments(
+                run_dir, index, split, top_k, max_turns, config, retriever, questions, rubric
+            )
+        elif any(
+            v is not None
+            for v in (run_dir, index, split, top_k, max_turns, config, retriever, questions, rubric)
+        ):
+            raise ValueError("SearchEnv: give either task=, or the arguments that build one, not both")
+        self.task = task
         self.tokenizer = tokenizer
-        self.tags = tags_from_config(self.config)
-        self.system_prompt = render_system_prompt(
-            self.config.system_prompt, self.tags, self.config.max_turns, self.config.top_k
-        )
         self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
-        self.observation_space = spaces.Text(self.config.max_observation_chars, min_length=0, charset=CHARSET)
+        self.observation_space = spaces.Text(task.config.max_observation_chars, min_length=0, charset=CHARSET)
         self._episode: SearchEpisode | None = None
-        self._transcript: list[str] = []
+        self._prompt = ""
 
-    def prompt_for(self, question: Question) -> str:
-        """The first prompt of an episode on ``question`` (the ``reset`` observation)."""
-        return render_prompt(build_messages(question.question, self.system_prompt), self.tokenizer)
+    @property
+    def rubric(self) -> Any:
+        """The task's rubric (``rubric.bounds`` bounds every reward)."""
+        return self.task.rubric
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         """Start an episode; ``options={"question_id": ...}`` picks the question."""
         super().reset(seed=seed)
+        task = self.task
         question_id = (options or {}).get("question_id")
         if question_id is not None:
-            if question_id not in self._by_id:
-                raise ValueError(
-                    f"unknown question_id {question_id!r}; this env has {len(self.questions)} questions "
-                    f"(split {self.config.split!r}), e.g. {[q.id for q in self.questions[:3]]}"
-                )
-            question = self._by_id[question_id]
+            question = task.question(question_id)
         else:
-            question = self.questions[int(self.np_random.integers(len(self.questions)))]
-        prompt = self.prompt_for(question)
-        if len(prompt) > self.config.max_observation_chars:
+            question = task.questions[int(self.np_random.integers(len(task.questions)))]
+        prompt = task.prompt(question, self.tokenizer)
+        if len(prompt) > task.config.max_observation_chars:
             raise ValueError(
                 f"question {question.id!r}: the first prompt has {len(prompt)} characters, over "
-                f"env.max_observation_chars={self.config.max_observation_chars}; raise that limit"
+                f"env.max_observation_chars={task.config.max_observation_chars}; raise that limit"
             )
-        self._episode = SearchEpisode(question, self.config, self.rubric, {"index": self.config.index})
-        self._transcript = [prompt]
+        self._episode = SearchEpisode(task, question, {"index": task.index})
+        self._prompt = prompt
         return prompt, self._episode.info()
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -161,12 +151,12 @@ class SearchEnv(gym.Env[str, str]):
         if not isinstance(action, str):
             raise TypeError(f"action must be a str (one model turn), got {type(action).__name__}")
         parsed = episode.parse(action)
-        hits = None
-        if parsed.kind == "search":
-            hits = self.retriever.search([parsed.query], k=self.config.top_k)[0]
-        result = episode.advance(parsed, hits)
-        self._transcript += [parsed.text, result.observation]
-        return result.observation, result.reward, result.terminated, result.truncated, episode.info()
+        hits = self.task.search([parsed.query])[0] if parsed.kind == "search" else None
+        observation = episode.advance(parsed, hits)
+        if episode.done:
+            self.task.score([episode])
+        reward = episode.reward if episode.done else 0.0
+        return observation, reward, episode.terminated, episode.truncated, episode.info()
 
     @property
     def episode(self) -> SearchEpisode | None:
@@ -177,4 +167,36 @@ class SearchEnv(gym.Env[str, str]):
         """``"ansi"`` mode: the transcript so far (prompt, turns and observations)."""
         if self.render_mode != "ansi":
             return None
-        return normalize_text("".join(self._transcript))
+        turns = self._episode.transcript if self._episode is not None else []
+        return to_charset(self._prompt + "".join(turns))
+
+
+def _task_from_arguments(
+    run_dir: str | os.PathLike[str] | None,
+    index: str | None,
+    split: str | None,
+    top_k: int | None,
+    max_turns: int | None,
+    config: EnvConfig | None,
+    retriever: SearchIndex | None,
+    questions: Sequence[Mapping[str, Any] | Question] | None,
+    rubric: Any,
+) -> SearchTask:
+    """The task ``SearchEnv``'s keyword arguments describe (``gymnasium.make`` passes them)."""
+    if (retriever is None or questions is None) and run_dir is None:
+        raise ValueError("SearchEnv needs run_dir=..., or both retriever= and questions=")
+    env = config or EnvConfig()
+    overrides = {"split": split, "max_turns": max_turns}
+    env = dataclasses.replace(env, **{k: v for k, v in overrides.items() if v is not None})
+    retrieval = {"index": index, "top_k": top_k}
+    full = Config(
+        env=env,
+        retrieval=RetrievalConfig(**{k: v for k, v in retrieval.items() if v is not None}),
+        rewards=RewardsConfig(preset=os.fspath(rubric))
+        if isinstance(rubric, (str, os.PathLike))
+        else RewardsConfig(),
+    )
+    chosen = None if rubric is None or isinstance(rubric, (str, os.PathLike)) else rubric
+    if retriever is None:  # no retrieval config given: the index searches as it was built
+        retriever = RunLayout(run_dir).retriever(full.retrieval.index)
+    return build_task(full, run_dir, rubric=chosen, retriever=retriever, questions=questions)

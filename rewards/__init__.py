@@ -1,12 +1,21 @@
 """teacherforge.rewards: reward functions over search-environment trajectories (pure stdlib).
 
 Public API: the :class:`Trajectory` record, the built-in rewards (each ``fn(traj) -> float``
-with a declared ``.bounds``), :class:`Rubric`, the registry (:func:`get_reward`,
+with a declared ``.bounds``; a reward may instead be per-group, ``fn(trajs) -> list[float]``,
+see :func:`reward_scope`), :class:`Rubric`, the registry (:func:`get_reward`,
 :func:`register_reward`, :func:`load_rubric`), replay and hacking diagnostics. The TRL
 adapters live in :mod:`teacherforge.rewards.trl` (also pure stdlib).
 """
 
-from teacherforge.rewards.answer import exact_match, f1, make_judge_reward, normalize_answer, token_f1
+from teacherforge.rewards.answer import (
+    exact_match,
+    exact_match_score,
+    f1,
+    f1_score,
+    make_judge_reward,
+    normalize_answer,
+    strip_citations,
+)
 from teacherforge.rewards.diagnostics import hacking_diagnostics
 from teacherforge.rewards.format import format_reward
 from teacherforge.rewards.judge import make_llm_judge, parse_verdict
@@ -17,6 +26,7 @@ from teacherforge.rewards.registry import (
     known_rewards,
     register_reward,
     reward_bounds,
+    reward_scope,
     unregister_reward,
 )
 from teacherforge.rewards.retrieval import retrieval_match, retrieval_rank
@@ -39,7 +49,9 @@ __all__ = [
     "UnknownRewardError",
     "as_trajectory",
     "exact_match",
+    "exact_match_score",
     "f1",
+    "f1_score",
     "format_reward",
     "get_reward",
     "hacking_diagnostics",
@@ -57,9 +69,10 @@ __all__ = [
     "retrieval_rank",
     "retry",
     "reward_bounds",
+    "reward_scope",
     "rubric_from_dict",
     "search_diversity",
     "search_efficiency",
-    "token_f1",
+    "strip_citations",
     "unregister_reward",
 ]

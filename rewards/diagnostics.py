@@ -29,9 +29,9 @@ def behaviour_features(traj: Trajectory) -> dict[str, float]:
     near-duplicate an earlier one (token Jaccard >= 0.8).
 
     >>> from teacherforge.rewards import Turn
-    >>> behaviour_features(Trajectory("q", "a", (), final_answer="Lovell",
-    ...     turns=(Turn("", query="crew"), Turn("", query="Crew?"))))
-    {'answer_length': 6.0, 'search_count': 2.0, 'repeated_queries': 1.0}
+    >>> behaviour_features(Trajectory("q", "a", (), final_answer="Byron",
+    ...     turns=(Turn("", query="bridge"), Turn("", query="Bridge?"))))
+    {'answer_length': 5.0, 'search_count': 2.0, 'repeated_queries': 1.0}
     """
     queries = traj.queries
     return {

@@ -1,18 +1,19 @@
-"""An LLM judge built from any LLM backend, for :func:`~teacherforge.rewards.answer.make_judge_reward`.
+"""An LLM judge for :func:`~teacherforge.rewards.answer.make_judge_reward`, from any chat function.
 
-The backend is duck-typed (anything with ``generate(prompts, params) -> list[Completion]``,
-i.e. every :mod:`teacherforge.llm` backend), so this module stays standard-library only: the
-caller builds the backend and passes it in.
+This package imports nothing of ours but itself, so the judge does not know LLM backends: it
+takes ``ask(system, user) -> reply text``, which whoever composes the rubric builds from a
+backend (:func:`teacherforge.envs.task.llm_judge` does it for the configured judge LLM).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
 
 from teacherforge.rewards.answer import Judge
-from teacherforge.types import GenerationParams, Message
+
+#: ``ask(system, user) -> reply``: one greedy chat turn of the judge LLM.
+AskFn = Callable[[str, str], str]
 
 JUDGE_SYSTEM = (
     "You grade an answer to a question against a reference answer. The answer is correct when it "
@@ -25,10 +26,6 @@ JUDGE_USER = (
 )
 _WORD = re.compile(r"\b(yes|no|correct|incorrect|true|false)\b")
 _NUMBER = re.compile(r"(?<![\w.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\w.])")
-
-
-class _Backend(Protocol):
-    def generate(self, prompts: Sequence[Any], params: GenerationParams) -> list[Any]: ...
 
 
 def parse_verdict(text: str) -> float:
@@ -50,38 +47,27 @@ def parse_verdict(text: str) -> float:
     raise ValueError(f"cannot read a verdict from the judge reply {text[:80]!r}; expected yes/no or a number")
 
 
-def make_llm_judge(
-    backend: _Backend,
-    system: str = JUDGE_SYSTEM,
-    user_template: str = JUDGE_USER,
-    max_new_tokens: int = 8,
-) -> Judge:
-    """``judge(question, reference, answer) -> float`` asking ``backend`` (greedy) for a yes/no verdict.
+def make_llm_judge(ask: AskFn, system: str = JUDGE_SYSTEM, user_template: str = JUDGE_USER) -> Judge:
+    """``judge(question, reference, answer) -> float`` asking ``ask(system, user)`` for a yes/no verdict.
 
-    ``user_template`` is formatted with ``question``, ``reference`` and ``answer``. Wrap the
-    result with :func:`~teacherforge.rewards.answer.make_judge_reward` to get the reward.
+    ``user_template`` is formatted with ``question``, ``reference`` and ``answer``; the reply
+    is read with :func:`parse_verdict`. Wrap the result with
+    :func:`~teacherforge.rewards.answer.make_judge_reward` to get the reward.
 
-    >>> from teacherforge.types import Completion
-    >>> class Echo:  # a stand-in backend: says yes when the answer names Lovell
-    ...     def generate(self, prompts, params):
-    ...         return [Completion("yes" if "Lovell" in p[-1].content.split("grade:")[1] else "no") for p in prompts]
-    >>> judge = make_llm_judge(Echo())
-    >>> judge("Who commanded Apollo 13?", "Jim Lovell", "Lovell"), judge("Who?", "Jim Lovell", "Haise")
+    >>> def ask(system, user):  # a stand-in LLM: says yes when the graded answer names Byron
+    ...     return "yes" if "Byron" in user.split("grade:")[1] else "no"
+    >>> judge = make_llm_judge(ask)
+    >>> judge("Who wrote the notes?", "Ada Byron", "Byron"), judge("Who?", "Ada Byron", "Babbage")
     (1.0, 0.0)
     """
+    if not callable(ask):
+        raise TypeError(f"ask must be callable (system, user) -> reply text, got {type(ask).__name__}")
     for key in ("{question}", "{reference}", "{answer}"):
         if key not in user_template:
             raise ValueError(f"judge user_template must contain {key}; got {user_template[:80]!r}")
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, n=1)
 
     def llm_judge(question: str, reference: str, answer: str) -> float:
-        prompt = (
-            Message("system", system),
-            Message("user", user_template.format(question=question, reference=reference, answer=answer)),
-        )
-        completions = backend.generate([prompt], params)
-        if not completions:
-            raise ValueError("the judge backend returned no completion")
-        return parse_verdict(completions[0].text)
+        user = user_template.format(question=question, reference=reference, answer=answer)
+        return parse_verdict(ask(system, user))
 
     return llm_judge

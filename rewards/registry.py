@@ -5,20 +5,31 @@ for their own rewards, or refer to any function by a dotted path ``pkg.module:fu
 (in YAML presets too). Every registered reward carries ``bounds = (low, high)``, the range
 it promises to return, which :class:`~teacherforge.rewards.rubric.Rubric` checks and the
 environment's fuzz tests rely on. An unknown name fails with the list of known names.
+
+A reward is **per-sample** (``fn(traj) -> float``, the default) or **per-group**
+(``fn(trajs) -> list[float]``: all samples of one prompt scored together, one score per
+sample, e.g. a judge that ranks a group's answers against each other); ``scope`` says which
+(:func:`reward_scope`). A rubric runs a per-group reward once per group, where the rollout
+has gathered whole groups.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from teacherforge.rewards.trajectory import Trajectory
 
+#: A per-sample reward: one trajectory -> its score.
 RewardFn = Callable[[Trajectory], float]
+#: A per-group reward: the trajectories of one prompt -> one score each, in order.
+GroupRewardFn = Callable[[Sequence[Trajectory]], Sequence[float]]
 Bounds = tuple[float, float]
 UNBOUNDED: Bounds = (-math.inf, math.inf)
+#: ``scope`` of a reward: scored one trajectory at a time, or one group of samples at a time.
+SCOPES = ("sample", "group")
 
 _REGISTRY: dict[str, RewardFn] = {}
 _BUILTIN_MODULES = (
@@ -37,18 +48,20 @@ class UnknownRewardError(KeyError, ValueError):
 
 
 def register_reward(
-    name: str, bounds: Bounds = (0.0, 1.0), *, override: bool = False
-) -> Callable[[RewardFn], RewardFn]:
-    """Decorator registering ``fn(traj) -> float`` under ``name`` with its declared ``bounds``.
+    name: str, bounds: Bounds = (0.0, 1.0), *, scope: str = "sample", override: bool = False
+) -> Callable[[Any], Any]:
+    """Decorator registering a reward under ``name`` with its declared ``bounds`` and ``scope``.
 
-    Sets ``fn.bounds`` and ``fn.reward_name``. Registering a different function under a
-    taken name raises ``ValueError`` unless ``override=True``.
+    ``scope="sample"``: ``fn(traj) -> float``; ``scope="group"``: ``fn(trajs) -> list[float]``
+    (every score within ``bounds``). Sets ``fn.bounds``, ``fn.scope`` and ``fn.reward_name``.
+    Registering a different function under a taken name raises ``ValueError`` unless
+    ``override=True``.
 
     >>> @register_reward("doc_example_answered", bounds=(0.0, 1.0))
     ... def answered(traj):
     ...     return float(traj.final_answer is not None)
-    >>> get_reward("doc_example_answered").bounds
-    (0.0, 1.0)
+    >>> get_reward("doc_example_answered").bounds, reward_scope(answered)
+    ((0.0, 1.0), 'sample')
     >>> unregister_reward("doc_example_answered")
     """
     if callable(name):
@@ -58,8 +71,9 @@ def register_reward(
     if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(f"reward name must be a non-empty string without ':', got {name!r}")
     low, high = _check_bounds(bounds, name)
+    _check_scope(scope, name)
 
-    def decorator(fn: RewardFn) -> RewardFn:
+    def decorator(fn: Any) -> Any:
         if not callable(fn):
             raise TypeError(f"reward {name!r} must be callable, got {type(fn).__name__}")
         existing = _REGISTRY.get(name)
@@ -68,8 +82,9 @@ def register_reward(
                 f"reward name {name!r} is already registered to {_qualname(existing)}; "
                 "pick another name or pass override=True"
             )
-        fn.bounds = (low, high)  # type: ignore[attr-defined]
-        fn.reward_name = name  # type: ignore[attr-defined]
+        fn.bounds = (low, high)
+        fn.scope = scope
+        fn.reward_name = name
         _REGISTRY[name] = fn
         return fn
 
@@ -121,6 +136,17 @@ def reward_bounds(fn: Callable[..., Any]) -> Bounds:
     if bounds is None:
         return UNBOUNDED
     return _check_bounds(bounds, _qualname(fn))
+
+
+def reward_scope(fn: Callable[..., Any]) -> str:
+    """``"sample"`` or ``"group"``: how a reward is called (``fn.scope``; ``"sample"`` when unset)."""
+    return _check_scope(getattr(fn, "scope", "sample"), _qualname(fn))
+
+
+def _check_scope(scope: Any, name: str) -> str:
+    if scope not in SCOPES:
+        raise ValueError(f"reward {name!r}: scope must be one of {list(SCOPES)}, got {scope!r}")
+    return str(scope)
 
 
 def _check_bounds(bounds: Any, name: str) -> Bounds:

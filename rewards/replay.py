@@ -5,6 +5,10 @@ GRPO trainer save); a record may carry ``metadata["reward_total"]``, the total i
 originally scored with. :func:`replay` reports per-component means, pairwise Pearson
 correlations between components, and the Spearman rank agreement of the new total with the
 original one, so a researcher can judge a reward on real rollouts before a training run.
+
+Per-group components (:mod:`~teacherforge.rewards.registry`) score the samples of one prompt
+together: :func:`rescore` regroups the records by question id and ``metadata["step"]`` (the
+samples of one question in one rollout batch), in file order.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.rewards.diagnostics import hacking_diagnostics
-from teacherforge.rewards.rubric import Rubric
+from teacherforge.rewards.rubric import Rubric, RubricResult
 from teacherforge.rewards.stats import mean, pearson, spearman
 from teacherforge.rewards.trajectory import Trajectory
 
@@ -90,19 +94,37 @@ def original_total(traj: Trajectory) -> float | None:
     return float(value)
 
 
+def rescore(trajs: Sequence[Trajectory], rubric: Rubric) -> list[RubricResult]:
+    """Score saved trajectories under ``rubric``, one result per trajectory, in order.
+
+    Without per-group components each trajectory is scored alone; with them, trajectories
+    sharing a question id and ``metadata["step"]`` form one group.
+    """
+    if not rubric.group_names:
+        return rubric.score_many(trajs)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, traj in enumerate(trajs):
+        groups.setdefault((traj.question_id, repr(traj.metadata.get("step"))), []).append(i)
+    results: list[RubricResult] = [RubricResult(0.0)] * len(trajs)
+    for members in groups.values():
+        for i, result in zip(members, rubric.score_group([trajs[i] for i in members])):
+            results[i] = result
+    return results
+
+
 def replay(trajs: Sequence[Trajectory], rubric: Rubric) -> ReplayReport:
     """Rescore ``trajs`` under ``rubric`` and compare with their original totals.
 
     >>> from teacherforge.rewards import Rubric
-    >>> trajs = [Trajectory("q", "Lovell", (), final_answer=a, metadata={"reward_total": t})
-    ...          for a, t in [("Lovell", 0.9), ("Haise", 0.1), ("Jim Lovell", 0.5)]]
+    >>> trajs = [Trajectory("q", "Byron", (), final_answer=a, metadata={"reward_total": t})
+    ...          for a, t in [("Byron", 0.9), ("Lee", 0.1), ("Ada Byron", 0.5)]]
     >>> report = replay(trajs, Rubric({"exact_match": 1.0, "f1": 1.0}))
     >>> report.component_means["exact_match"], report.rank_agreement
     (0.3333333333333333, 1.0)
     """
     if not trajs:
         raise ValueError("replay needs at least one trajectory")
-    results = rubric.score_many(trajs)
+    results = rescore(trajs, rubric)
     names = rubric.names
     columns = {name: [r.breakdown[name] for r in results] for name in names}
     totals = [r.total for r in results]

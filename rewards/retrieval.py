@@ -45,7 +45,7 @@ def retrieval_match(traj: Trajectory) -> float:
     """1.0 when any turn retrieved any gold chunk, else 0.0.
 
     >>> from teacherforge.rewards import RetrievedRef, Turn
-    >>> turn = Turn("<search>oxygen tank</search>", query="oxygen tank",
+    >>> turn = Turn("<search>water pump</search>", query="water pump",
     ...             retrieved=(RetrievedRef("doc-3", 1, 0.7), RetrievedRef("doc-7", 2, 0.6)))
     >>> retrieval_match(Trajectory("q", "a", ("doc-7",), turns=(turn,)))
     1.0
@@ -61,7 +61,7 @@ def retrieval_rank(traj: Trajectory) -> float:
     """Reciprocal rank of the best-ranked gold hit over all turns (1/rank), 0.0 if none.
 
     >>> from teacherforge.rewards import RetrievedRef, Turn
-    >>> turn = Turn("<search>oxygen tank</search>", query="oxygen tank",
+    >>> turn = Turn("<search>water pump</search>", query="water pump",
     ...             retrieved=(RetrievedRef("doc-3", 1, 0.7), RetrievedRef("doc-7", 2, 0.6)))
     >>> retrieval_rank(Trajectory("q", "a", ("doc-7",), turns=(turn,)))
     0.5

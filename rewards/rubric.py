@@ -1,10 +1,15 @@
 """Rubric: a weighted sum of named rewards with a per-component breakdown.
 
+Components are per-sample (``fn(traj) -> float``) or per-group (``fn(trajs) -> list[float]``,
+see :mod:`~teacherforge.rewards.registry`): :meth:`Rubric.score_group` runs each per-sample
+component on every trajectory of a group and each per-group component once on all of them;
+calling the rubric on one trajectory scores a group of one.
+
 A reward that raises, returns a non-number/NaN, or leaves its declared bounds is an error:
-with ``on_error="zero"`` (default) that component scores 0.0 for that sample, the error is
-counted (``breakdown["reward_errors/<name>"]``, ``result.errors``, ``rubric.error_counts``)
-and the first traceback per component is logged at ERROR level, later ones at DEBUG, so an
-error is never silent; with ``on_error="raise"`` it propagates.
+with ``on_error="zero"`` (default) that component scores 0.0 for the samples concerned, the
+error is counted per sample (``breakdown["reward_errors/<name>"]``, ``result.errors``,
+``rubric.error_counts``) and the first traceback per component is logged at ERROR level,
+later ones at DEBUG, so an error is never silent; with ``on_error="raise"`` it propagates.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from teacherforge.rewards.registry import Bounds, RewardFn, get_reward, reward_bounds
+from teacherforge.rewards.registry import Bounds, get_reward, reward_bounds, reward_scope
 from teacherforge.rewards.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -53,11 +59,12 @@ class Rubric:
         on_error: ``"zero"`` (score a failing component 0.0, count and log it) or ``"raise"``.
         rewards: name → reward function, overriding or adding to the registry for this
             rubric; required for rewards that need an injected dependency, e.g.
-            ``{"judge": make_judge_reward(my_judge)}``.
+            ``{"judge": make_judge_reward(my_judge)}``. A function's ``scope`` attribute
+            (``"sample"`` or ``"group"``) says how it is called.
 
     >>> from teacherforge.rewards import RetrievedRef, Turn
     >>> rubric = Rubric({"exact_match": 1.0, "retrieval_match": 0.5})
-    >>> traj = Trajectory("Who?", "Lovell", ("c1",), final_answer="Lovell",
+    >>> traj = Trajectory("Who?", "Byron", ("c1",), final_answer="Byron",
     ...                   turns=(Turn("<search>who</search>", query="who", retrieved=(RetrievedRef("c2", 1, 0.3),)),))
     >>> result = rubric(traj)
     >>> result.total, result.breakdown
@@ -70,7 +77,7 @@ class Rubric:
         self,
         weights: Mapping[str, float],
         on_error: str = "zero",
-        rewards: Mapping[str, RewardFn] | None = None,
+        rewards: Mapping[str, Any] | None = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}")
@@ -82,7 +89,7 @@ class Rubric:
             raise ValueError(f"rewards given for {unused} but they have no weight; add them to weights")
         self.on_error = on_error
         self.weights: dict[str, float] = {}
-        self.rewards: dict[str, RewardFn] = {}
+        self.rewards: dict[str, Any] = {}
         for name, weight in weights.items():
             self.weights[name] = check_weight(name, weight)
             fn = overrides[name] if name in overrides else get_reward(name)
@@ -97,12 +104,18 @@ class Rubric:
         self.component_bounds: dict[str, Bounds] = {
             name: reward_bounds(fn) for name, fn in self.rewards.items()
         }
+        self.scopes: dict[str, str] = {name: reward_scope(fn) for name, fn in self.rewards.items()}
         self.error_counts: Counter[str] = Counter()
 
     @property
     def names(self) -> list[str]:
         """Component names, in weight order."""
         return list(self.weights)
+
+    @property
+    def group_names(self) -> list[str]:
+        """The per-group components (scored on whole groups), in weight order."""
+        return [name for name in self.weights if self.scopes[name] == "group"]
 
     @property
     def bounds(self) -> Bounds:
@@ -124,35 +137,70 @@ class Rubric:
         return (low, high)
 
     def __call__(self, traj: Trajectory) -> RubricResult:
-        """Score one trajectory: total, unweighted breakdown, and errors."""
-        breakdown: dict[str, float] = {}
-        errors: dict[str, int] = {}
-        total = 0.0
+        """Score one trajectory (a group of one): total, unweighted breakdown, and errors."""
+        return self.score_group([traj])[0]
+
+    def score_group(self, trajs: Sequence[Trajectory]) -> list[RubricResult]:
+        """Score the samples of one prompt: per-sample components on each trajectory, per-group
+        components once on all of them; one result per trajectory, in order."""
+        trajs = list(trajs)
+        if not trajs:
+            return []
+        columns: dict[str, list[tuple[float, bool]]] = {}
         for name in self.rewards:
-            score, failed = self.score_component(name, traj)
-            breakdown[name] = score
-            if failed:
-                errors[name] = 1
-            total += self.weights[name] * score
+            if self.scopes[name] == "group":
+                columns[name] = self._score_group(name, trajs)
+            else:
+                columns[name] = [self._score_sample(name, traj) for traj in trajs]
+        return [
+            self._result({name: column[i] for name, column in columns.items()}) for i in range(len(trajs))
+        ]
+
+    def score_many(self, trajs: Iterable[Trajectory]) -> list[RubricResult]:
+        """Score trajectories that do not form a group: each one is a group of one."""
+        return [self(traj) for traj in trajs]
+
+    def _result(self, scored: Mapping[str, tuple[float, bool]]) -> RubricResult:
+        breakdown = {name: score for name, (score, _) in scored.items()}
+        errors = {name: 1 for name, (_, failed) in scored.items() if failed}
+        total = sum(self.weights[name] * score for name, score in breakdown.items())
         breakdown.update({ERROR_PREFIX + name: 1.0 for name in errors})
         return RubricResult(total=total, breakdown=breakdown, errors=errors)
 
-    def score_component(self, name: str, traj: Trajectory) -> tuple[float, bool]:
-        """The unweighted score of one component and whether it failed (scored 0.0 under ``on_error="zero"``)."""
-        if name not in self.rewards:
-            raise KeyError(f"rubric has no component {name!r}; components: {self.names}")
-        fn = self.rewards[name]
+    def _score_sample(self, name: str, traj: Trajectory) -> tuple[float, bool]:
+        """The unweighted score of a per-sample component and whether it failed."""
         try:
-            return self._checked(name, fn(traj)), False
+            return self._checked(name, self.rewards[name](traj)), False
         except Exception:
             if self.on_error == "raise":
                 raise
-            self._log_error(name, traj)
+            self._log_error(name, [traj])
             return 0.0, True
 
-    def score_many(self, trajs: Iterable[Trajectory]) -> list[RubricResult]:
-        """Score several trajectories (same as calling the rubric on each)."""
-        return [self(traj) for traj in trajs]
+    def _score_group(self, name: str, trajs: list[Trajectory]) -> list[tuple[float, bool]]:
+        """The unweighted scores of a per-group component (one call for the group); a call
+        that raises or returns the wrong number of scores fails every sample of the group."""
+        try:
+            values = list(self.rewards[name](trajs))
+            if len(values) != len(trajs):
+                raise RewardValueError(
+                    f"per-group reward {name!r} returned {len(values)} scores for a group of {len(trajs)}"
+                )
+        except Exception:
+            if self.on_error == "raise":
+                raise
+            self._log_error(name, trajs)
+            return [(0.0, True)] * len(trajs)
+        out = []
+        for traj, value in zip(trajs, values):
+            try:
+                out.append((self._checked(name, value), False))
+            except RewardValueError:
+                if self.on_error == "raise":
+                    raise
+                self._log_error(name, [traj])
+                out.append((0.0, True))
+        return out
 
     def _checked(self, name: str, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -170,9 +218,12 @@ class Rubric:
             )
         return score
 
-    def _log_error(self, name: str, traj: Trajectory) -> None:
-        self.error_counts[name] += 1
-        where = f"question_id={traj.question_id!r}" if getattr(traj, "question_id", "") else "a trajectory"
+    def _log_error(self, name: str, trajs: Sequence[Trajectory]) -> None:
+        self.error_counts[name] += len(trajs)
+        qid = getattr(trajs[0], "question_id", "")
+        where = f"question_id={qid!r}" if qid else "a trajectory"
+        if len(trajs) > 1:
+            where = f"a group of {len(trajs)} ({where})"
         if self.error_counts[name] == 1:
             logger.error(
                 "reward %r raised on %s; scoring it 0.0 (on_error='zero'); later errors of this reward "

@@ -29,7 +29,7 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def count_near_duplicates(queries: list[str], threshold: float = DUPLICATE_JACCARD) -> int:
     """How many queries have token Jaccard >= ``threshold`` with some earlier query.
 
-    >>> count_near_duplicates(["oxygen tank", "Oxygen tank!", "crew names"])
+    >>> count_near_duplicates(["water pump", "Water pump!", "site names"])
     1
     """
     seen: list[frozenset[str]] = []
@@ -92,7 +92,7 @@ def make_search_diversity_reward(threshold: float = DUPLICATE_JACCARD) -> Reward
 
     >>> from teacherforge.rewards import Turn
     >>> strict = make_search_diversity_reward(threshold=0.5)
-    >>> strict(Trajectory("q", "a", (), turns=(Turn("", query="oxygen tank"), Turn("", query="the oxygen tank"))))
+    >>> strict(Trajectory("q", "a", (), turns=(Turn("", query="water pump"), Turn("", query="the water pump"))))
     0.0
     """
     if not 0.0 < threshold <= 1.0:
@@ -118,7 +118,7 @@ def search_diversity(traj: Trajectory) -> float:
 
     >>> from teacherforge.rewards import Turn
     >>> search_diversity(Trajectory("q", "a", (), turns=tuple(
-    ...     Turn(f"<search>{q}</search>", query=q) for q in ["oxygen tank", "Oxygen tank?", "crew"])))
+    ...     Turn(f"<search>{q}</search>", query=q) for q in ["water pump", "Water pump?", "site"])))
     0.5
     """
     return _default_diversity(traj)

@@ -145,10 +145,10 @@ class Trajectory:
         ``gold_chunk_ids``) and wrongly typed values raise ``ValueError`` naming the field,
         e.g. ``trajectory field 'turns[1].retrieved[0].rank': expected an integer, got 'x'``.
 
-        >>> traj = Trajectory("Who?", "Lovell", ("c1",), turns=(Turn("<search>who</search>", query="who"),))
+        >>> traj = Trajectory("Who?", "Byron", ("c1",), turns=(Turn("<search>who</search>", query="who"),))
         >>> Trajectory.from_json(traj.to_json()) == traj
         True
-        >>> Trajectory.from_json({"question": "Who?", "gold_answer": "Lovell"})
+        >>> Trajectory.from_json({"question": "Who?", "gold_answer": "Byron"})
         Traceback (most recent call last):
         ...
         ValueError: trajectory field 'gold_chunk_ids' is missing (required: ['gold_answer', 'gold_chunk_ids', 'question'])

@@ -274,6 +274,11 @@ def load_tokenizer(name_or_path: str, adapter: str | None = None) -> Any:
     return tokenizer
 
 
+def is_adapter(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a saved PEFT adapter (``adapter_config.json`` beside its weights)."""
+    return (Path(path) / "adapter_config.json").is_file()
+
+
 def load_causal_lm(
     name: str = "smollm2-135m", adapter: str | None = None, device: str = "auto", dtype: str = "auto"
 ) -> tuple[Any, Any]:
@@ -287,7 +292,7 @@ def load_causal_lm(
     path = llm_path(name)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, device))
     if adapter is not None:
-        if not (Path(adapter) / "adapter_config.json").is_file():
+        if not is_adapter(adapter):
             raise FileNotFoundError(
                 f"{adapter}: no adapter_config.json; point --adapter at a PEFT adapter dir"
             )

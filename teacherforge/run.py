@@ -2,11 +2,12 @@
 
 A run directory (``runs/<name>/`` by default) holds every artifact of one dataset version.
 :class:`RunLayout` is the one place that spells those names; every stage asks it for paths
-(``layout.chunks``, ``layout.index_dir("paraphrased")``, ``layout.stage_dir("sft")``) and
+(``layout.chunks``, ``layout.index_dir("paraphrased")``, ``layout.training_dir("sft")``) and
 for loaded objects (``layout.questions("train")``, ``layout.retriever("original")``)::
 
     runs/<name>/
       manifest.json            config per step, versions, model identities, layout version
+      .lock                    held by the one process writing the run dir
       chunks.jsonl             the corpus cut into chunks
       index/                   retriever over the original chunks
       questions.json           question/answer pairs, each with its split
@@ -16,76 +17,85 @@ for loaded objects (``layout.questions("train")``, ``layout.retriever("original"
       teacher_raw.jsonl        teacher answers as generated
       teacher.jsonl            teacher answers after post-processing
       review.jsonl             records flagged for human review
-      dataset/                 chat-format splits for SFT
-      grpo/ sft/               training stage outputs (adapter, logs, checkpoints)
-      report/                  evaluation report
+      dataset/                 chat-format splits for SFT ({split}.jsonl, axolotl/, hf/, dataset_info.json)
+      sft/ grpo/               training outputs (:class:`TrainingDir`; ``<stage>.output_dir`` moves them)
+      report/                  evaluation report (:class:`ReportDir`)
+      rounds/round_NN/         feedback rounds, each a run dir (+ failures.jsonl, lineage.json, round.json)
 
-Loaded retrievers are kept per directory (and modification time) for the life of the
+The manifest records ``layout_version``; :func:`upgrade_manifest` brings an older run dir up
+to date (or refuses a newer one) when a :class:`~teacherforge.workspace.RunDir` opens it.
+
+Loaded retrievers are kept per directory, modification time and settings for the life of the
 process, so many environments over one run dir load the index and the embedder once.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from teacherforge.records import Question, load_questions
+from teacherforge.records import Question, TeacherRecord, load_questions, load_teacher_records, save_questions
+from teacherforge.run_paths import (
+    LAYOUT_VERSION,
+    NAMES,
+    TRAINING_STAGES,
+    LayoutVersionError,
+    ReportDir,
+    RunPaths,
+    TrainingDir,
+    upgrade_manifest,
+)
 from teacherforge.types import Chunk
-from teacherforge.workspace import read_jsonl
+from teacherforge.workspace import read_json, read_jsonl
 
-INDEXES = {"original": "index", "paraphrased": "index_paraphrased"}
+if TYPE_CHECKING:
+    from teacherforge.config import RetrievalConfig
 
-_RETRIEVERS: dict[tuple[str, int], Any] = {}
+__all__ = [
+    "LAYOUT_VERSION",
+    "NAMES",
+    "TRAINING_STAGES",
+    "LayoutVersionError",
+    "ReportDir",
+    "RunLayout",
+    "TrainingDir",
+    "upgrade_manifest",
+]
+
+_RETRIEVERS: dict[tuple[str, int, str], Any] = {}
 
 
-@dataclass(frozen=True)
-class RunLayout:
-    """The paths of one run directory (nothing is created or read until asked)."""
+class RunLayout(RunPaths):
+    """The paths of one run directory (:class:`~teacherforge.run_paths.RunPaths`), the checks
+    stages run before they write, and the loaders of what it holds."""
 
-    root: Path
+    # ---- checks ----------------------------------------------------------------------
+    def check_version(self) -> None:
+        """Refuse a run dir whose manifest records a newer layout (see :func:`upgrade_manifest`)."""
+        if self.manifest.is_file():
+            upgrade_manifest(read_json(self.manifest), self.root)
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        object.__setattr__(self, "root", Path(root))
+    def require(self, paths: Sequence[Path], producer: str) -> None:
+        """Raise one ``FileNotFoundError`` line naming every missing input in ``paths`` and the
+        command ``producer`` that writes them (call it before anything is written)."""
+        self.check_version()
+        missing = [os.path.relpath(p, self.root) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"{self.root}: {', '.join(missing)} not found; run `{producer}` first")
 
-    # ---- data generation -------------------------------------------------------------
-    @property
-    def manifest(self) -> Path:
-        return self.root / "manifest.json"
+    def has_index(self, index: str = "original") -> bool:
+        """Whether the retriever of ``index`` has been built."""
+        from teacherforge.retrieval.retriever import is_index
 
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
-
-    @property
-    def chunks(self) -> Path:
-        return self.root / "chunks.jsonl"
-
-    @property
-    def questions_file(self) -> Path:
-        return self.root / "questions.json"
-
-    @property
-    def paraphrases(self) -> Path:
-        return self.root / "paraphrases.jsonl"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache.sqlite"
-
-    def index_dir(self, index: str = "original") -> Path:
-        """The retriever directory of ``index`` (``original`` or ``paraphrased``)."""
-        if index not in INDEXES:
-            raise ValueError(f"env.index: {index!r} is not allowed; choose one of {list(INDEXES)}")
-        return self.root / INDEXES[index]
+        return is_index(self.index_dir(index))
 
     # ---- loaders ---------------------------------------------------------------------
     def questions(self, split: str | None = "train") -> list[Question]:
         """The questions in ``split`` (all splits when ``None``)."""
         path = self.questions_file
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` for this run dir first")
+        self.require([path], "teacherforge datagen")
         questions = load_questions(path)
         if split is None:
             return questions
@@ -95,32 +105,54 @@ class RunLayout:
             for q in questions:
                 counts[q.split] = counts.get(q.split, 0) + 1
             raise ValueError(
-                f"{path}: no questions in split {split!r}; splits present: {counts}; choose another env.split"
+                f"{path}: no questions in split {split!r}; splits present: {counts}; choose one of those"
             )
         return chosen
 
+    def save_questions(self, questions: Sequence[Question]) -> int:
+        """Write ``questions.json`` atomically; return the number of questions."""
+        return save_questions(self.questions_file, questions)
+
+    def chunk_list(self) -> list[Chunk]:
+        """The chunks in file order; a bad record names the file and line."""
+        path = self.chunks
+        self.require([path], "teacherforge datagen")
+        chunks = []
+        for lineno, record in enumerate(read_jsonl(path), 1):
+            try:
+                chunks.append(Chunk.from_json(record))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a chunk record ({exc})") from None
+        return chunks
+
     def chunk_map(self) -> dict[str, Chunk]:
         """The chunks by chunk id."""
-        path = self.chunks
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` for this run dir first")
-        return {c.chunk_id: c for c in (Chunk.from_json(r) for r in read_jsonl(path))}
+        return {c.chunk_id: c for c in self.chunk_list()}
 
-    def retriever(self, index: str = "original") -> Any:
-        """The :class:`~teacherforge.retrieval.Retriever` of ``index`` (cached per directory and
-        modification time)."""
+    def teacher_records(self) -> list[TeacherRecord]:
+        """The post-processed teacher records, typed; errors name the file, line and field."""
+        self.require([self.teacher], "teacherforge teacher")
+        return load_teacher_records(self.teacher)
+
+    def retriever(self, index: str = "original", settings: RetrievalConfig | None = None) -> Any:
+        """The :class:`~teacherforge.retrieval.Retriever` of ``index``, searching with the search-time
+        ``settings`` (a config's ``retrieval``; ``None``: as built) and refusing build-time settings
+        that differ from the index's. Cached per directory, modification time and settings."""
+        from teacherforge.retrieval.retriever import META_FILE
+
+        self.check_version()
         directory = self.index_dir(index)
-        meta = directory / "retriever.json"
+        meta = directory / META_FILE
         if not meta.is_file():
             hint = (
-                "enable paraphrases in datagen or use index=original"
+                "enable paraphrases in datagen or set retrieval.index=original"
                 if index == "paraphrased"
                 else "run `teacherforge datagen` (or `teacherforge index`) for this run dir first"
             )
             raise FileNotFoundError(f"{directory}: no retriever index there; {hint}")
-        key = (str(directory.resolve()), meta.stat().st_mtime_ns)
+        key = (str(directory.resolve()), meta.stat().st_mtime_ns, repr(settings))
         if key not in _RETRIEVERS:
             from teacherforge.retrieval import Retriever
 
-            _RETRIEVERS[key] = Retriever.load(directory)
+            _RETRIEVERS[key] = Retriever.load(directory, settings)
         return _RETRIEVERS[key]

@@ -3,26 +3,35 @@
 A run directory (``runs/<name>/`` by default) holds every artifact of one dataset version.
 Every file is written to a temporary sibling and renamed into place, so a crash leaves the
 previous version intact; a :class:`RunDir` holds an exclusive lock so two processes cannot
-write one run at once; ``manifest.json`` records the resolved config, its hash, package
-versions, model identities and one record per step.
+write one run at once; ``manifest.json`` records package versions, model identities and one
+record per step: the config keys it read, its inputs' content hashes, its fingerprint and status.
+
+One rule for "already done" serves every stage: a step declares what it reads and writes
+(:class:`Step`), and :meth:`RunDir.done` says it is done when its record has the same
+fingerprint (those config values + input contents) and every output exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-MANIFEST = "manifest.json"
+from teacherforge.errors import CommandError
+from teacherforge.run_paths import LAYOUT_VERSION, RunPaths, upgrade_manifest
+
 TRACKED_PACKAGES = (
     "teacherforge",
     "torch",
@@ -148,28 +157,120 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
     return versions
 
 
-class RunDirLocked(RuntimeError):
-    """Another process holds the run directory."""
+class RunDirLocked(CommandError):
+    """Another process holds the run directory (the CLI prints it as one line)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step reads and writes: the declaration behind its fingerprint and its skip rule.
+
+    ``config`` holds the settings whose values change the step's output, by dotted key
+    (``{"sft.learning_rate": 0.0002}``; see :func:`config_slice`); ``inputs`` the files and
+    directories it reads and ``outputs`` those it writes: names relative to the run dir
+    (``NAMES.chunks``) or absolute paths (a corpus, a training output directory elsewhere).
+    The fingerprint is the hash of ``config`` and of the inputs' contents, so a changed upstream
+    output reruns every step that reads it. ``opaque`` marks a run the config does not describe
+    (a live object passed in place of a configured model, as tests do): it always runs and its
+    record never counts as done.
+    """
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    opaque: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(str(p) for p in self.inputs))
+        object.__setattr__(self, "outputs", tuple(str(p) for p in self.outputs))
+
+
+def config_slice(config: Any, *keys: str) -> dict[str, Any]:
+    """The values of dotted ``keys`` in ``config`` (a dataclass or nested mapping), by key.
+
+    >>> config_slice({"seed": 0, "sft": {"learning_rate": 0.001, "batch_size": 4}}, "seed", "sft.batch_size")
+    {'seed': 0, 'sft.batch_size': 4}
+    """
+    data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    out = {}
+    for key in keys:
+        value = data
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise KeyError(f"config has no key {key!r}")
+            value = value[part]
+        out[key] = value
+    return out
+
+
+#: Files modified more recently than this are hashed again on every look (see :class:`_HashCache`).
+_RACY_NS = 2_000_000_000
+
+
+class _HashCache:
+    """Content hashes of files, reused while a file keeps its size, inode and modification time.
+
+    A file modified less than :data:`_RACY_NS` ago is always hashed again: a rewrite within one
+    timestamp tick could otherwise keep every key of the cache entry.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, list[Any]] = read_json(path) if path.is_file() else {}
+        self.changed = False
+
+    def tree(self, path: Path) -> str:
+        """Hash of a file, or of a directory's files (names and contents; hidden names skipped)."""
+        if path.is_file():
+            return self._file(path)
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        return stable_hash([[p.relative_to(path).as_posix(), self._file(p)] for p in files])
+
+    def _file(self, path: Path) -> str:
+        stat = path.stat()
+        key = str(path.resolve())
+        signature = [stat.st_size, stat.st_ino, stat.st_mtime_ns]
+        entry = self.entries.get(key)
+        if entry is not None and entry[:3] == signature:
+            return entry[3]
+        digest = file_hash(path)
+        if time.time_ns() - stat.st_mtime_ns > _RACY_NS:
+            self.entries[key] = [*signature, digest]
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write the cache when it learnt something."""
+        if self.changed:
+            atomic_write_json(self.path, self.entries)
+            self.changed = False
 
 
 class RunDir:
     """A run directory held under an exclusive lock, with its manifest.
 
-    Use as a context manager::
+    Every step follows one rule for "already done" (:meth:`done`): its manifest record carries
+    the fingerprint of the :class:`Step` declared now and says ``done``, and every declared
+    output exists. Use as a context manager::
 
-        with RunDir("runs/demo", config=cfg_dict) as run:
-            with run.step("chunk", params={...}, inputs=[...]) as step:
-                ...
-                step.outputs["chunks"] = "chunks.jsonl"
-                step.counts["chunks"] = 120
+        with RunDir("runs/demo") as run:
+            step = Step("chunk", config={"datagen.chunking": {...}}, inputs=[corpus], outputs=["chunks.jsonl"])
+            if run.done(step) is None:
+                with run.step(step) as record:
+                    ...
+                    record.counts["chunks"] = 120
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str], config: Mapping[str, Any] | None = None, lock_timeout: float = 0.0
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], lock_timeout: float = 0.0) -> None:
         self.path = Path(path)
-        self.config = dict(config) if config is not None else None
-        self._lock = FileLock(str(self.path / ".lock"), timeout=lock_timeout)
+        self.paths = RunPaths(self.path)
+        self._lock = FileLock(str(self.paths.lock), timeout=lock_timeout)
+        self._hashes = _HashCache(self.paths.hash_cache)
         self.manifest: dict[str, Any] = {}
 
     def __enter__(self) -> RunDir:
@@ -178,17 +279,21 @@ class RunDir:
             self._lock.acquire()
         except Timeout as exc:
             raise RunDirLocked(
-                f"{self.path} is in use by another teacherforge process (lock {self.path / '.lock'}); "
+                f"{self.path} is in use by another teacherforge process (lock {self.paths.lock}); "
                 "wait for it to finish or use another run dir"
             ) from exc
-        self.manifest = self.load_manifest(self.path)
-        self.manifest.setdefault("created_at", utc_now())
+        try:
+            manifest = self.load_manifest(self.path)
+            recorded = manifest.get("layout_version")
+            fresh = {"created_at": utc_now(), "versions": package_versions(), "steps": []}
+            self.manifest = upgrade_manifest(manifest or fresh, self.path)
+        except BaseException:
+            self._lock.release()  # a run dir this version cannot open: refused, nothing written
+            raise
+        self._hashes = _HashCache(self.paths.hash_cache)
+        if recorded != LAYOUT_VERSION:  # a new run dir, or one from before layout versions
+            self.save_manifest()
         self.manifest.setdefault("steps", [])
-        if self.config is not None:
-            self.manifest["config"] = self.config
-            self.manifest["config_hash"] = stable_hash(self.config)
-        self.manifest["versions"] = package_versions()
-        self.save_manifest()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -201,37 +306,130 @@ class RunDir:
     @staticmethod
     def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         """The manifest of a run dir, or ``{}`` if it has none yet."""
-        manifest = Path(path) / MANIFEST
+        manifest = RunPaths(path).manifest
         return read_json(manifest) if manifest.exists() else {}
 
     def save_manifest(self) -> None:
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        atomic_write_json(self.paths.manifest, self.manifest)
 
     def set(self, key: str, value: Any) -> None:
         """Set a top-level manifest entry (e.g. model identities) and save."""
         self.manifest[key] = value
         self.save_manifest()
 
+    def record(self, name: str) -> dict[str, Any] | None:
+        """The manifest record of step ``name`` (``None`` when it never started)."""
+        return step_record(self.manifest, name)
+
+    def fingerprint(self, step: Step) -> tuple[str, dict[str, str]]:
+        """``(fingerprint, {input: content hash})`` of ``step`` as its inputs are now.
+
+        Raises ``FileNotFoundError`` naming the first missing input (nothing is written).
+        """
+        hashes = {}
+        for name in step.inputs:
+            path = self.file(name)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{path}: input of step {step.name!r} not found; run the stage that writes it first "
+                    "(`teacherforge run` runs the stages in order)"
+                )
+            hashes[self._label(path)] = self._hashes.tree(path)
+        if self._lock.is_locked:  # only the process holding the run dir writes in it
+            self._hashes.save()
+        return stable_hash({"config": step.config, "inputs": hashes}), hashes
+
+    def _label(self, path: Path) -> str:
+        """``path`` relative to the run dir when inside it (a moved run dir keeps its fingerprints)."""
+        try:
+            return path.resolve().relative_to(self.path.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    def done(self, step: Step) -> dict[str, Any] | None:
+        """The record of ``step`` when its work is already done, else ``None``.
+
+        Done means: the record says ``done``, its fingerprint equals the one of ``step`` now
+        (same settings, same input contents) and every declared output exists.
+        """
+        fingerprint, _ = self.fingerprint(step)
+        record = self.record(step.name)
+        if step.opaque or record is None or record.get("status") != "done":
+            return None
+        if record.get("fingerprint") != fingerprint:
+            return None
+        return record if all(self.file(o).exists() for o in step.outputs) else None
+
+    def unfinished(self, step: Step) -> bool:
+        """Whether ``step`` started with the same fingerprint and did not finish (killed, failed or
+        interrupted): a training step then resumes from its last checkpoint."""
+        record = self.record(step.name)
+        return (
+            not step.opaque
+            and record is not None
+            and record.get("status") != "done"
+            and record.get("fingerprint") == self.fingerprint(step)[0]
+        )
+
     @contextlib.contextmanager
-    def step(
-        self, name: str, params: Mapping[str, Any] | None = None, inputs: Iterable[str] = ()
-    ) -> Iterator[StepRecord]:
-        """Record one pipeline step in the manifest (replacing an earlier record of it)."""
-        record = StepRecord(name=name, params=dict(params or {}), inputs=list(inputs))
-        yield record
+    def step(self, step: Step) -> Iterator[StepRecord]:
+        """Run one step: record it as ``running`` now, and as ``done`` (or the status the body set,
+        e.g. ``interrupted``) when the body returns, replacing any earlier record of it.
+
+        The recorded fingerprint is computed when the step finishes, so a step that rewrites
+        its own input (quality cleans ``teacher.jsonl`` in place) is done afterwards. A body
+        that raises leaves the record ``failed``.
+        """
+        fingerprint, inputs = self.fingerprint(step)
+        record = StepRecord(step.name, dict(step.config), inputs, None if step.opaque else fingerprint)
+        self._put(record)
+        try:
+            yield record
+        except BaseException as exc:
+            record.status = "failed"
+            record.extra["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            self._put(record)
+            raise
+        if record.status == "running":
+            record.status = "done"
+        if not step.opaque:
+            record.fingerprint, record.inputs = self.fingerprint(step)
         record.finished_at = utc_now()
-        self.manifest["steps"] = [s for s in self.manifest["steps"] if s["name"] != name]
+        self._put(record)
+
+    def _put(self, record: StepRecord) -> None:
+        self.manifest["steps"] = [s for s in self.manifest["steps"] if s["name"] != record.name]
         self.manifest["steps"].append(record.to_json())
+        self.manifest["versions"] = package_versions()
         self.save_manifest()
 
 
-class StepRecord:
-    """What one step did: params, inputs, outputs, counts (mutable while the step runs)."""
+def skipped_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a stage returns when its step is already done: the summary the step stored
+    (``record["summary"]``), marked ``status: skipped``; prints one line saying so."""
+    print(
+        f"teacherforge {record['name']}: up to date (fingerprint {record['fingerprint']}, finished "
+        f"{record['finished_at']}); skipped. Change a setting it reads or delete its outputs to rerun it."
+    )
+    return {**(record.get("summary") or {}), "status": "skipped"}
 
-    def __init__(self, name: str, params: dict[str, Any], inputs: list[str]) -> None:
+
+def step_record(manifest: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """The record of step ``name`` in a loaded ``manifest`` (``None`` when absent)."""
+    return next((s for s in manifest.get("steps", []) if s["name"] == name), None)
+
+
+class StepRecord:
+    """What one step did: the config it read, its inputs' hashes, outputs, counts (mutable while it runs)."""
+
+    def __init__(
+        self, name: str, config: dict[str, Any], inputs: dict[str, str], fingerprint: str | None
+    ) -> None:
         self.name = name
-        self.params = params
+        self.config = config
         self.inputs = inputs
+        self.fingerprint = fingerprint
+        self.status = "running"
         self.outputs: dict[str, str] = {}
         self.counts: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
@@ -241,9 +439,11 @@ class StepRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "status": self.status,
+            "fingerprint": self.fingerprint,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "params": self.params,
+            "config": self.config,
             "inputs": self.inputs,
             "outputs": self.outputs,
             "counts": self.counts,

@@ -3,7 +3,7 @@
 Names in ``eval.models``: ``teacher`` (the configured RAG teacher; an ``oracle`` teacher is
 labelled as such everywhere), ``base`` (the student's base model, no adapter), ``sft`` and
 ``grpo`` (the base model plus the adapter that stage saved in the run dir), any HF model
-id / local path, or ``<backend>:<model>`` (``openai:gpt-4o-mini``, ``fake:pkg.module:factory``). With ``eval.models`` empty, every model that exists is compared.
+id / local path, or ``<backend>:<model>`` (``openai:gpt-4o-mini``, ``custom:pkg.module:factory``). With ``eval.models`` empty, every model that exists is compared.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 from teacherforge.config import Config, LLMConfig
 from teacherforge.config.llm import BACKENDS
 from teacherforge.llm import FakeBackend, LLMBackend, build_backend
+from teacherforge.run import TRAINING_STAGES, RunLayout
 from teacherforge.types import Prompt
 
 ORACLE_LABEL = "teacher (oracle)"
-ADAPTER_DIRS = {"sft": Path("sft") / "adapter", "grpo": Path("grpo") / "adapter"}
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,17 @@ class EvalModel:
     name: str = ""  # what it was resolved from: teacher, base, sft, grpo, an id or a path
 
 
+def trained_adapter(stage: str, config: Config) -> Path:
+    """The adapter training ``stage`` (``sft`` or ``grpo``) saves for ``config`` (its output dir
+    override respected)."""
+    output_dir = getattr(config, stage).output_dir
+    return RunLayout(config.run_path).training_dir(stage, output_dir).adapter
+
+
 def resolve_models(config: Config) -> list[EvalModel]:
     """The models ``config.eval.models`` names (or every available one), teacher first."""
-    run = config.run_path
     names = list(config.eval.models) or ["teacher", "base"] + [
-        name for name, sub in ADAPTER_DIRS.items() if (run / sub).is_dir()
+        name for name in TRAINING_STAGES if trained_adapter(name, config).is_dir()
     ]
     models = [resolve_model(name, config) for name in names]
     if not any(m.role == "teacher" for m in models):
@@ -62,8 +68,8 @@ def _resolve(name: str, config: Config) -> EvalModel:
         return EvalModel(
             f"base ({config.sft.model})", "student", llm=LLMConfig(model=config.sft.model, use_cache=False)
         )
-    if name in ADAPTER_DIRS:
-        adapter = config.run_path / ADAPTER_DIRS[name]
+    if name in TRAINING_STAGES:
+        adapter = trained_adapter(name, config)
         if not adapter.is_dir():
             raise FileNotFoundError(
                 f"model {name!r}: {adapter} does not exist; run `teacherforge train {name}` first"
@@ -71,7 +77,7 @@ def _resolve(name: str, config: Config) -> EvalModel:
         base = config.sft.model if name == "sft" else config.grpo.model
         return EvalModel(name, "student", llm=LLMConfig(model=base, adapter=str(adapter), use_cache=False))
     backend, sep, model = name.partition(":")
-    if sep and backend in BACKENDS:  # e.g. openai:gpt-4o-mini, fake:pkg.module:factory
+    if sep and backend in BACKENDS:  # e.g. openai:gpt-4o-mini, custom:pkg.module:factory
         return EvalModel(name, "student", llm=LLMConfig(backend=backend, model=model, use_cache=False))
     return EvalModel(name, "student", llm=LLMConfig(model=name, use_cache=False))
 

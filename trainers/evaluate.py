@@ -20,11 +20,13 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from teacherforge.config import Config, config_to_dict
+from teacherforge.config import Config
 from teacherforge.llm import LLMBackend
-from teacherforge.records import load_questions
+from teacherforge.rag import is_refusal, rag_prompt, relevance_cutoff, select_hits
+from teacherforge.run import RunLayout
 from teacherforge.trainers.eval_models import EvalModel, build_model_backend, resolve_models
 from teacherforge.trainers.metrics import (
     bootstrap_ci,
@@ -36,7 +38,7 @@ from teacherforge.trainers.metrics import (
     similarity_stats,
 )
 from teacherforge.types import GenerationParams
-from teacherforge.workspace import RunDir
+from teacherforge.workspace import RunDir, Step, config_slice, skipped_summary
 
 log = logging.getLogger(__name__)
 HEADLINE = ("exact_match", "f1")
@@ -65,12 +67,7 @@ def generation_params(config: Config) -> GenerationParams:
 
 def split_questions(config: Config, split: str, limit: int = 0) -> list[dict[str, Any]]:
     """The questions of ``split`` (the first ``limit``; 0 = all) as JSON records."""
-    path = config.run_path / "questions.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `teacherforge datagen` first")
-    questions = [q.to_json() for q in load_questions(path) if q.split == split]  # validated records
-    if not questions:
-        raise ValueError(f"{path}: no questions in split {split!r}")
+    questions = [q.to_json() for q in RunLayout(config.run_path).questions(split)]  # validated records
     return questions[:limit] if limit else questions
 
 
@@ -89,12 +86,11 @@ def adapter_scorer(config: Config, base_model: str, mode: str, split: str, limit
 
     Used to choose checkpoints on the validation split (:mod:`teacherforge.trainers.selection`).
     """
-    from teacherforge.envs.rundir import load_retriever
     from teacherforge.llm import TransformersBackend
     from teacherforge.models import load_causal_lm
 
     questions = split_questions(config, split, limit)
-    retriever = load_retriever(config.run_path, config.env.index)
+    retriever = RunLayout(config.run_path).retriever(config.retrieval.index, config.retrieval)
 
     def score(adapter: Any) -> float:
         model, tokenizer = load_causal_lm(base_model, adapter=str(adapter))
@@ -118,13 +114,12 @@ def load_eval_questions(config: Config) -> list[dict[str, Any]]:
 def fixed_prompts(
     questions: Sequence[dict], retriever: Any, config: Config
 ) -> tuple[list[Any], list[list[Any]]]:
-    """The RAG prompt of every question and the hits in it: the teacher's top-k and relevance cut-off."""
-    from teacherforge.datagen.rag_prompt import rag_prompt
-    from teacherforge.datagen.teacher import relevance_cutoff, select_hits
-
-    cutoff = relevance_cutoff(getattr(retriever, "kind", config.retrieval.kind), config.teacher.min_score)
-    raw = retriever.search([q["question"] for q in questions], config.teacher.top_k)
-    hits = [select_hits(h, config.teacher.top_k, cutoff) for h in raw]
+    """The RAG prompt of every question and the hits in it, selected as the teacher's are (the
+    ``retrieval.min_score`` cut-off) from the evaluation's top-k (:attr:`Config.eval_top_k`)."""
+    k = config.eval_top_k
+    cutoff = relevance_cutoff(getattr(retriever, "kind", config.retrieval.kind), config.retrieval.min_score)
+    raw = retriever.search([q["question"] for q in questions], k)
+    hits = [select_hits(h, k, cutoff) for h in raw]
     return [rag_prompt(q["question"], [hit.text for hit in h]) for q, h in zip(questions, hits)], hits
 
 
@@ -159,12 +154,13 @@ def predict_agentic(
     config: Config,
     params: GenerationParams,
 ) -> list[Prediction]:
-    """Answer every question by searching through the rollout driver (episodes in lockstep)."""
+    """Answer every question by searching through the rollout driver (episodes in lockstep) on
+    the search task over ``retriever`` (evaluation's top-k, the configured rubric)."""
     from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.trainers.grpo import rubric_of
+    from teacherforge.envs.task import build_task
 
-    rubric = rubric_of(config)
-    driver = RolloutDriver(retriever, rubric, config.env, tokenizer=getattr(backend, "tokenizer", None))
+    task = build_task(config, retriever=retriever, questions=questions, top_k=config.eval_top_k)
+    driver = RolloutDriver(task, tokenizer=getattr(backend, "tokenizer", None))
     predictions = []
     for q, episode in zip(questions, driver.run(backend, questions, params)):
         traj = episode.trajectory
@@ -190,8 +186,6 @@ def score(
     questions: Sequence[dict], predictions: Sequence[Prediction], embedder: Any
 ) -> list[dict[str, Any]]:
     """Per-question rows: the prediction with EM, F1, similarity to the reference and refusal flag."""
-    from teacherforge.datagen.validation import is_refusal
-
     by_id = {q["id"]: q for q in questions}
     answers = [p.answer or "" for p in predictions]
     references = [by_id[p.question_id]["answer"] for p in predictions]
@@ -296,7 +290,7 @@ def leak_check(config: Config, questions: Sequence[dict]) -> dict[str, Any]:
     """
     from teacherforge.workspace import read_jsonl
 
-    train = config.run_path / "dataset" / "train.jsonl"
+    train = RunLayout(config.run_path).dataset_split("train")
     if not train.exists():
         return {"checked": False, "reason": f"{train} does not exist"}
     rows = read_jsonl(train)
@@ -319,7 +313,7 @@ def evaluate(
 ) -> tuple[list[dict], dict[str, Any]]:
     """Run every model in every mode on ``questions``; return per-question rows and aggregates."""
     params = generation_params(config)
-    cache = config.run_path / "cache.sqlite"
+    cache = RunLayout(config.run_path).cache
     rows: list[dict] = []
     timings: dict[str, float] = {}
     for model in models:
@@ -357,29 +351,70 @@ def evaluate(
     }
 
 
+def eval_step(config: Config, models: Sequence[EvalModel]) -> Step:
+    """What evaluation reads and writes: the config keys and files of its fingerprint.
+
+    Every ``eval`` key but the train-split permission, the ``env`` keys (agentic mode), the
+    search-time retrieval keys, the seed, the teacher (kind; its LLM's answer-changing fields),
+    the students' base models and the GRPO labels (smoke run, steps, warm start); the questions,
+    the searched index, the adapters of the evaluated students and the training split (leak
+    check). Outputs: the report's metrics, per-question results and summary.
+    """
+    from teacherforge.config.retrieval import SEARCH_KEYS
+
+    layout = RunLayout(config.run_path.resolve())
+    keys = [f"eval.{f.name}" for f in dataclasses.fields(config.eval) if f.name != "allow_train_split"]
+    keys += ["seed", "env", *(f"retrieval.{k}" for k in SEARCH_KEYS), "teacher.kind", "sft.model"]
+    keys += ["grpo.model", "grpo.smoke", "grpo.max_steps", "grpo.warm_start"]
+    settings = config_slice(config, *keys)
+    if config.teacher.kind == "llm":
+        settings["teacher.llm"] = config.teacher.llm.answer_settings()
+    inputs = [layout.questions_file, layout.index_dir(config.retrieval.index)]
+    inputs += [Path(m.llm.adapter).resolve() for m in models if m.llm is not None and m.llm.adapter]
+    if layout.dataset_split("train").is_file():
+        inputs.append(layout.dataset_split("train"))
+    report = layout.report
+    return Step("eval", settings, inputs, [report.metrics, report.results, report.summary])
+
+
 def run_eval(config: Config) -> dict[str, Any]:
-    """The ``eval`` stage: evaluate, then write ``report/`` (metrics.json, results.jsonl, plots, summary.md)."""
-    from teacherforge.retrieval import Retriever
+    """The ``eval`` stage: evaluate, then write ``report/`` (metrics.json, results.jsonl, plots, summary.md).
+
+    Skipped when already done (:func:`eval_step`).
+    """
     from teacherforge.trainers.report import write_report
 
     questions = load_eval_questions(config)
     models = resolve_models(config)
-    index = config.run_path / ("index_paraphrased" if config.env.index == "paraphrased" else "index")
-    retriever = Retriever.load(index)
-    with (
-        RunDir(config.run_path, config=config_to_dict(config)) as run,
-        run.step(
-            "eval", params=dataclasses.asdict(config.eval), inputs=["questions.json", index.name]
-        ) as step,
-    ):
-        rows, result = evaluate(config, models, questions, retriever, retriever.embedder)
-        result["leak_check"] = leak_check(config, questions)
-        result["split"] = config.eval.split
-        paths = write_report(run.path / "report", rows, result, run.path)
-        step.outputs.update({k: str(v.relative_to(run.path)) for k, v in paths.items()})
-        step.counts.update({"questions": len(questions), "models": len(models), "rows": len(rows)})
+    layout = RunLayout(config.run_path)
+    declared = eval_step(config, models)
+    with RunDir(config.run_path) as run:
+        done = run.done(declared)
+        if done is not None:
+            return skipped_summary(done)
+        retriever = layout.retriever(config.retrieval.index, config.retrieval)
+        with run.step(declared) as step:
+            rows, result = evaluate(config, models, questions, retriever, retriever.embedder)
+            result["leak_check"] = leak_check(config, questions)
+            result["split"] = config.eval.split
+            paths = write_report(
+                layout.report,
+                rows,
+                result,
+                layout.training_dir("sft", config.sft.output_dir),
+                layout.training_dir("grpo", config.grpo.output_dir),
+            )
+            step.outputs.update({k: str(v.relative_to(run.path)) for k, v in paths.items()})
+            step.counts.update({"questions": len(questions), "models": len(models), "rows": len(rows)})
+            summary = {
+                "status": "done",
+                "questions": len(questions),
+                "models": len(models),
+                "summary": str(paths["summary"]),
+            }
+            step.extra["summary"] = summary
     print(paths["summary"].read_text(encoding="utf-8"))
-    return {"questions": len(questions), "models": len(models), "summary": str(paths["summary"])}
+    return summary
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -1,53 +1,22 @@
 """GRPO on the search environment: TRL ``GRPOTrainer`` + PEFT LoRA + the env's batched driver.
 
-How it plugs into TRL 1.16 (read from ``trl/trainer/grpo_trainer.py`` / ``grpo_config.py``):
+One row per training question; ``rollout_func`` (:class:`~teacherforge.trainers.grpo_rollout.EnvRollout`)
+plays each question's group of episodes in the environment, scores every episode once with the
+task's rubric, one group at a time (per-group components see whole groups), and hands TRL the
+token ids, the env mask and the scores; one TRL reward function per rubric component returns
+the stored scores. ``rollout_func`` is experimental in TRL: each TRL 1.16 behaviour this module
+relies on is noted beside the code that depends on it (``TRL 1.16:`` comments) and pinned by
+``tests/trainers/test_trl_contract.py``, which fails when an upgrade changes it.
 
-- **Data.** The train dataset has one row per training question, ``{"prompt": question text,
-  "question_id": id}``. TRL's ``RepeatSampler`` (seeded with ``args.seed``) repeats each prompt
-  ``num_generations`` times in a row and yields ``generation_batch_size`` rows per generation;
-  ``generation_batch_size = per_device_train_batch_size × num_processes × steps_per_generation``
-  and ``steps_per_generation`` defaults to ``gradient_accumulation_steps``, so with our settings
-  (``per_device_train_batch_size = batch_size / gradient_accumulation_steps``) one generation
-  of ``batch_size`` completions feeds exactly one optimizer step.
-- **rollout_func.** ``GRPOTrainer(rollout_func=f)`` makes ``_generate`` call ``f(prompts,
-  trainer)`` with the *already repeated* per-process prompts (the docstring says otherwise;
-  the code passes ``[x["prompt"] for x in inputs]``), and ``f`` must return exactly one
-  completion per prompt: a dict with ``prompt_ids``, ``completion_ids`` and ``logprobs``
-  (``None`` is accepted; they only feed vLLM importance-sampling correction). Every other key
-  is an *extra field*: ``env_mask`` is popped and used as the tool mask — TRL multiplies it
-  into ``completion_mask`` for the loss (``_compute_loss``: ``mask = completion_mask *
-  inputs["tool_mask"]``) and counts only masked-in tokens as completion length; the rest are
-  merged into each input row (``inp[key] = values[i]``) and so reach every reward function as
-  ``kwargs[key]`` lists. We return ``trajectories`` (``Trajectory.to_json()`` per episode),
-  which :mod:`teacherforge.rewards.trl` reads (:mod:`teacherforge.trainers.grpo_rollout`).
-- **Rewards.** One TRL reward function per rubric component (``rubric_to_trl_rewards``) with
-  ``reward_weights`` = the rubric weights, so TRL's weighted sum is the rubric total and TRL
-  logs ``rewards/<component>/mean`` for each. Advantages are group-normalised
-  (``scale_rewards="group"``); ``frac_reward_zero_std`` is the share of groups whose rewards
-  are all equal (no gradient from them).
 - **Group diversity.** The ``num_generations`` copies of a question must be different samples.
   The driver asks for one completion per live episode; ``TransformersBackend`` gives a prompt
   repeated within one call successive sample indices (hence seeds), so a group is diverse by
   construction (``teacherforge.llm.transformers_backend.repeat_offsets``).
-- **Termination.** An episode that ended with an answer gets the EOS token appended (mask 1),
-  so the policy learns to end its message after ``</answer>`` and TRL's ``clipped_ratio`` means
-  "ran out of turns".
-- **Truncation.** ``mask_truncated_completions`` (off by default) would drop every episode not
-  ending in EOS — most env episodes end at ``</answer>`` — so it stays off.
-- **Generation.** ``rollout_func`` replaces TRL's generation entirely; we sample with the live
-  policy through ``unwrap_model_for_generation`` (as TRL does). With ``use_vllm=True`` and
-  ``vllm_mode="colocate"`` TRL builds a vLLM engine in-process and, before each ``rollout_func``
-  call, syncs the policy weights into it (``vllm_generation.sync_weights()``); our rollout then
-  samples through that engine (:mod:`teacherforge.trainers.grpo_vllm`).
 - **Checkpoints.** HF ``Trainer`` saves ``checkpoint-N`` (adapter, optimizer, scheduler,
   ``trainer_state.json``, ``rng_state.pth``) every ``save_steps``; ``train(resume_from_checkpoint=…)``
   restores them and skips the already-consumed batches of the seeded sampler, so the data order
   continues unchanged. Rollout sampling is seeded with ``seed + global_step``, so a resumed
-  step samples exactly as the uninterrupted one would. A constant learning rate keeps a run
-  resumed with a larger ``max_steps`` on the same schedule.
-- **Metrics.** TRL averages ``_metrics`` per logging step and passes them to callbacks'
-  ``on_log``; the rollout adds its own through the trainer's ``_log_metric`` hook (``env/*``),
-  so they reach W&B (offline by default) and ``grpo_log.jsonl`` alike.
+  step samples exactly as the uninterrupted one would.
 
 Entry point: :func:`run_grpo` (stage function); :func:`check_grpo_config` fails on config and
 run-dir errors before any model loads; :func:`build_grpo_trainer` is exposed for tests.
@@ -61,17 +30,16 @@ import importlib.util
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from teacherforge.config import Config, ConfigError, config_to_dict
+from teacherforge.config import Config, ConfigError
+from teacherforge.run import RunLayout, TrainingDir
 from teacherforge.trainers.grpo_rollout import BackendFactory
+from teacherforge.workspace import Step, config_slice
 
 log = logging.getLogger(__name__)
-
-ADAPTER_SUBDIR = "adapter"
-MERGED_SUBDIR = "merged"
 
 
 @dataclass(frozen=True)
@@ -85,21 +53,27 @@ class GRPOPlan:
     checkpoint: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def outputs(self) -> TrainingDir:
+        """The files inside ``output_dir`` (adapter, logs, warm start)."""
+        return TrainingDir(self.output_dir)
+
 
 def output_dir_of(config: Config) -> Path:
     """The GRPO output directory: ``grpo.output_dir`` or ``<run_dir>/grpo``."""
-    return Path(config.grpo.output_dir) if config.grpo.output_dir else config.run_path / "grpo"
+    return RunLayout(config.run_path).training_dir("grpo", config.grpo.output_dir).path
 
 
 def check_grpo_config(config: Config, resume: bool = False) -> GRPOPlan:
     """Validate the GRPO stage's inputs without loading a model; raise a one-line error on a problem.
 
     Checks: the run dir and its ``questions.json`` and index exist; the reward rubric resolves
-    (unknown reward names list the known ones); the group size divides the batch; there are
-    enough training questions for one batch; optional extras (vLLM, Unsloth) are installed when
-    switched on; ``resume`` has a checkpoint to resume from.
+    (unknown reward names list the known ones); there are enough training questions for one
+    batch; optional extras (vLLM, Unsloth) are installed when switched on; ``resume`` has a
+    checkpoint to resume from. Config values themselves (e.g. the group size dividing the
+    batch) are checked once, when the config is built (``GRPOStageConfig.__post_init__``).
     """
-    from teacherforge.envs.rundir import index_dir, load_questions
+    from teacherforge.envs.task import rubric_of
 
     cfg = config.grpo
     run_dir = config.run_path
@@ -108,18 +82,13 @@ def check_grpo_config(config: Config, resume: bool = False) -> GRPOPlan:
             f"run dir {run_dir} does not exist; run `teacherforge datagen` first or pass "
             "--run-dir pointing at a datagen run"
         )
-    if cfg.batch_size % cfg.num_generations:
-        raise ConfigError(
-            f"grpo.batch_size: {cfg.batch_size} must be a multiple of grpo.num_generations "
-            f"({cfg.num_generations})"
-        )
-    idx = index_dir(run_dir, config.env.index)
-    if not (idx / "retriever.json").is_file():
+    layout, index = RunLayout(run_dir), config.retrieval.index
+    if not layout.has_index(index):
         raise FileNotFoundError(
-            f"{idx}: no retriever index there (env.index={config.env.index!r}); run "
-            "`teacherforge datagen` for this run dir or choose env.index=original"
+            f"{layout.index_dir(index)}: no retriever index there (retrieval.index={index!r}); run "
+            "`teacherforge datagen` for this run dir or choose retrieval.index=original"
         )
-    questions = load_questions(run_dir, config.env.split)
+    questions = layout.questions(config.env.split)
     unique: dict[str, Any] = {}
     for q in questions:
         unique.setdefault(q.question, q)
@@ -154,23 +123,6 @@ def check_grpo_config(config: Config, resume: bool = False) -> GRPOPlan:
         rubric=rubric,
         checkpoint=checkpoint,
     )
-
-
-def rubric_of(config: Config) -> Any:
-    """The configured rubric: ``rewards.preset`` with ``rewards.weights`` overriding (or weights alone)."""
-    from teacherforge.rewards.presets import load_rubric
-    from teacherforge.rewards.rubric import Rubric
-
-    rw = config.rewards
-    try:
-        if rw.preset:
-            return load_rubric(rw.preset, overrides=dict(rw.weights) or None, on_error=rw.on_error)
-        if not rw.weights:
-            raise ConfigError("rewards: set rewards.preset or rewards.weights (reward name → weight)")
-        return Rubric(dict(rw.weights), on_error=rw.on_error)
-    except (KeyError, ValueError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise ConfigError(f"rewards: {message}") from None
 
 
 def load_policy(config: Config, adapter: str | os.PathLike[str] | None = None) -> tuple[Any, Any, Any]:
@@ -246,24 +198,24 @@ def build_grpo_trainer(
     tokenizer: Any = None,
     peft_config: Any = None,
     backend_factory: BackendFactory | None = None,
-    retriever: Any = None,
+    task: Any = None,
 ) -> GRPOSetup:
     """A configured TRL ``GRPOTrainer`` with the env rollout, rubric rewards and the log callback.
 
     ``model``/``tokenizer`` default to :func:`load_policy`; ``backend_factory`` replaces the
-    live-policy rollout backend (tests use a scripted one); ``retriever`` defaults to the run
-    dir's index.
+    live-policy rollout backend (tests use a scripted one); ``task`` (a
+    :class:`~teacherforge.envs.task.SearchTask`) defaults to the run dir's task over the
+    plan's questions and rubric. The rollout scores each episode once with the task's rubric
+    and TRL's reward functions return those scores.
     """
     from datasets import Dataset
-    from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
     from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_retriever
+    from teacherforge.envs.task import build_task
     from teacherforge.rewards.trl import rubric_to_trl_rewards, trl_reward_weights
     from teacherforge.trainers.grpo_callbacks import GRPOLogCallback
     from teacherforge.trainers.grpo_rollout import EnvRollout, Stopwatch, TimedRetriever, TimedRubric
-    from teacherforge.trainers.sft_common import _mixed_precision
     from teacherforge.types import GenerationParams
 
     cfg = config.grpo
@@ -274,57 +226,28 @@ def build_grpo_trainer(
         raise ValueError("build_grpo_trainer: pass tokenizer= together with model=")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if task is None:
+        task = build_task(config, plan.run_dir, questions=plan.questions, rubric=plan.rubric)
     watch = Stopwatch()
-    retriever = retriever if retriever is not None else load_retriever(plan.run_dir, config.env.index)
-    driver = RolloutDriver(
-        TimedRetriever(retriever, watch), TimedRubric(plan.rubric, watch), config.env, tokenizer=tokenizer
+    timed = replace(
+        task, retriever=TimedRetriever(task.retriever, watch), rubric=TimedRubric(task.rubric, watch)
     )
     params = GenerationParams(max_new_tokens=config.env.max_new_tokens, temperature=cfg.temperature, n=1)
-    questions = {q.question: q for q in plan.questions}
     rollout = EnvRollout(
-        driver,
-        questions,
+        RolloutDriver(timed, tokenizer=tokenizer),
         params,
+        group_size=cfg.num_generations,
         seed=config.seed,
         watch=watch,
         trajectories_per_step=cfg.trajectories_per_step,
         backend_factory=backend_factory,
     )
-    dataset = Dataset.from_list([{"prompt": q.question, "question_id": q.id} for q in plan.questions])
-    reward_funcs = rubric_to_trl_rewards(plan.rubric)
+    # TRL 1.16: RepeatSampler (seeded with args.seed) repeats each dataset row num_generations times
+    # in a row, so every generation holds whole groups of one question.
+    dataset = Dataset.from_list([{"prompt": q, "question_id": r.id} for q, r in rollout.questions.items()])
+    reward_funcs = rubric_to_trl_rewards(task.rubric)
     components = [f.__name__ for f in reward_funcs]
-    report_to = report_targets(cfg.report_to, plan.output_dir)
-    args = TRLGRPOConfig(
-        output_dir=str(plan.output_dir),
-        run_name=f"{config.name}-grpo",
-        per_device_train_batch_size=cfg.batch_size // cfg.gradient_accumulation_steps,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        num_generations=cfg.num_generations,
-        max_completion_length=config.env.max_new_tokens * config.env.max_turns,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type="constant",
-        beta=cfg.beta,
-        temperature=cfg.temperature,
-        max_steps=cfg.max_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        logging_steps=1,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=report_to,
-        reward_weights=trl_reward_weights(plan.rubric),
-        scale_rewards="group",
-        mask_truncated_completions=False,
-        disable_dropout=True,
-        log_completions=False,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        use_vllm=cfg.use_vllm,
-        vllm_mode="colocate",
-        vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-        vllm_importance_sampling_correction=cfg.use_vllm,
-        **_mixed_precision(),
-    )
+    args = trl_args(config, plan, trl_reward_weights(task.rubric))
     resume_step = int(plan.checkpoint.name.split("-")[-1]) if plan.checkpoint else 0
     log_callback = GRPOLogCallback(plan.output_dir, rollout, components, resume_step=resume_step)
     trainer = GRPOTrainer(
@@ -334,11 +257,79 @@ def build_grpo_trainer(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
+        # TRL 1.16: rollout_func replaces TRL's generation. _generate calls rollout(prompts, trainer)
+        # with the already repeated per-process prompts of one generation (its docstring says
+        # otherwise; the code passes [x["prompt"] for x in inputs]); the rollout returns one completion
+        # per prompt: prompt_ids, completion_ids and logprobs (None is accepted: they only feed vLLM
+        # importance sampling). Every other key is an extra field: "env_mask" is popped and used as
+        # the tool mask, multiplied into completion_mask for the loss (_compute_loss), and only its
+        # 1-tokens count as completion length; the rest are merged into each input row
+        # (inp[key] = values[i]) and reach every reward function as kwargs[key] lists
+        # (rewards.trl reads them). A completion not ending in EOS counts as clipped, so the
+        # rollout appends EOS to answered episodes and clipped_ratio means "ran out of turns".
+        # Metrics the rollout passes to trainer._log_metric are averaged per logging step next to
+        # TRL's own, reaching callbacks' on_log (grpo_log.jsonl) and W&B.
         rollout_func=rollout,
         callbacks=[log_callback],
     )
     return GRPOSetup(
         trainer=trainer, rollout=rollout, log_callback=log_callback, plan=plan, components=components
+    )
+
+
+def trl_args(config: Config, plan: GRPOPlan, reward_weights: list[float]) -> Any:
+    """TRL's ``GRPOConfig`` for this stage: one generation of ``grpo.batch_size`` completions
+    per process feeds one optimizer step (the ``TRL 1.16:`` notes below say why)."""
+    from trl import GRPOConfig
+
+    from teacherforge.trainers.sft_common import _mixed_precision
+
+    cfg = config.grpo
+    return GRPOConfig(
+        output_dir=str(plan.output_dir),
+        run_name=f"{config.name}-grpo",
+        # TRL 1.16: generation_batch_size = per_device_train_batch_size × num_processes ×
+        # steps_per_generation, and steps_per_generation defaults to gradient_accumulation_steps,
+        # so one generation of grpo.batch_size completions per process feeds exactly one optimizer
+        # step. _calculate_rewards gathers rewards across processes before normalising, as a group
+        # may span processes in general; here it never does: a process's slice is grpo.batch_size
+        # rows of RepeatSampler's runs of num_generations copies, and grpo.batch_size is a multiple
+        # of num_generations (checked), so the per-process rollout holds every group whole.
+        per_device_train_batch_size=cfg.batch_size // cfg.gradient_accumulation_steps,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_generations=cfg.num_generations,
+        max_completion_length=config.env.max_new_tokens * config.env.max_turns,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="constant",  # a run resumed with a larger max_steps keeps its schedule
+        beta=cfg.beta,
+        temperature=cfg.temperature,
+        max_steps=cfg.max_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        logging_steps=1,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=report_targets(cfg.report_to, plan.output_dir),
+        # TRL 1.16: the logged reward is the reward_weights-weighted sum of the reward functions
+        # (here the rubric total), each function also logged as rewards/<name>/mean; advantages
+        # are normalised per group, and frac_reward_zero_std is the share of groups whose rewards
+        # are all equal (no gradient from them).
+        reward_weights=reward_weights,
+        scale_rewards="group",
+        # Would drop every completion not ending in EOS, and most episodes end at </answer>.
+        mask_truncated_completions=False,
+        disable_dropout=True,
+        log_completions=False,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        # TRL 1.16: with use_vllm and colocate mode TRL builds a vLLM engine in-process and syncs the
+        # policy weights into it before each rollout_func call; the rollout samples through it
+        # (teacherforge.trainers.grpo_vllm), otherwise through the live policy.
+        use_vllm=cfg.use_vllm,
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+        vllm_importance_sampling_correction=cfg.use_vllm,
+        **_mixed_precision(),
     )
 
 
@@ -412,8 +403,8 @@ def train_grpo(
         "steps": int(trainer.state.global_step),
         "interrupted": signals.received is not None,
         "train_s": round(wall, 2),
-        "log": str(plan.output_dir / "grpo_log.jsonl"),
-        "trajectories": str(plan.output_dir / "trajectories.jsonl"),
+        "log": str(plan.outputs.grpo_log),
+        "trajectories": str(plan.outputs.trajectories),
         "components": setup.components,
         "reward_first": records[0]["reward"] if records else None,
         "reward_last": records[-1]["reward"] if records else None,
@@ -423,66 +414,103 @@ def train_grpo(
         summary["checkpoint"] = str(plan.output_dir / f"checkpoint-{trainer.state.global_step}")
         return summary
     if trainer.is_world_process_zero():
-        adapter_dir = plan.output_dir / ADAPTER_SUBDIR
+        adapter_dir = plan.outputs.adapter
         trainer.save_model(str(adapter_dir))
         summary["adapter"] = str(adapter_dir)
         if config.grpo.merge and config.grpo.select_checkpoint == "last":  # "best": merged after the choice
             unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-            summary["merged"] = str(
-                save_merged(unwrapped, trainer.processing_class, plan.output_dir / MERGED_SUBDIR)
-            )
+            summary["merged"] = str(save_merged(unwrapped, trainer.processing_class, plan.outputs.merged))
     return summary
+
+
+#: GRPO keys that change neither the adapter nor the logs' numbers.
+_GRPO_UNREAD = ("output_dir", "report_to", "trajectories_per_step", "vllm_gpu_memory_utilization")
+
+
+def grpo_steps(config: Config, opaque: bool = False) -> tuple[Step | None, Step]:
+    """What the warm start (with ``grpo.warm_start``) and GRPO read and write: their fingerprints.
+
+    Both read the questions and the searched index, the ``env`` keys, the search-time retrieval
+    keys and the seed. The warm start reads the policy model, its LoRA and the
+    ``grpo.warm_start_*`` keys; GRPO reads every ``grpo`` key but where outputs go and what is
+    logged, the ``rewards`` keys and the warm start's adapter.
+    """
+    from teacherforge.config.retrieval import SEARCH_KEYS
+
+    layout, files = RunLayout(config.run_path.resolve()), TrainingDir(output_dir_of(config).resolve())
+    shared = ["seed", "env", *(f"retrieval.{k}" for k in SEARCH_KEYS)]
+    inputs = [layout.questions_file, layout.index_dir(config.retrieval.index)]
+    names = [f.name for f in fields(config.grpo)]
+    warm = None
+    if config.grpo.warm_start:
+        keys = ["grpo.model", "grpo.lora", *(f"grpo.{k}" for k in names if k.startswith("warm_start_"))]
+        warm_outputs = [files.warm_start.adapter, files.warm_start_summary]
+        warm = Step("grpo_warm_start", config_slice(config, *shared, *keys), inputs, warm_outputs)
+        inputs = [*inputs, files.warm_start.adapter]
+    keys = [*shared, "rewards", *(f"grpo.{k}" for k in names if k not in _GRPO_UNREAD)]
+    produced = [files.adapter] + ([files.merged] if config.grpo.merge else [])
+    return warm, Step("grpo", config_slice(config, *keys), inputs, produced, opaque=opaque)
 
 
 def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFactory | None = None) -> dict:
     """The GRPO stage: optional SFT warm start, then GRPO on the run dir's environment.
 
-    Opens the run dir (recording a ``grpo`` step in the manifest), prints a one-screen summary
-    and returns it as a dict (steps, rewards first/last, paths, timings, warm-start report).
-    Config and input errors are raised before any model loads (:func:`check_grpo_config`).
+    Opens the run dir (recording ``grpo_warm_start`` and ``grpo`` steps in the manifest), prints
+    a one-screen summary and returns it as a dict (steps, rewards first/last, paths, timings,
+    warm-start report). Config and input errors are raised before any model loads
+    (:func:`check_grpo_config`). Each step is skipped when already done (:func:`grpo_steps`); a
+    GRPO run that stopped with the same fingerprint (killed, interrupted, failed) continues from
+    its last checkpoint; ``resume`` continues from it whatever changed; otherwise GRPO starts
+    afresh, without the checkpoints of earlier runs. ``backend_factory`` replaces the rollout
+    backend (tests pass a scripted policy; such a run always runs).
     """
     from teacherforge.trainers.plots import write_reward_report
-    from teacherforge.workspace import RunDir
+    from teacherforge.trainers.sft_common import start_point
+    from teacherforge.workspace import RunDir, skipped_summary
 
     plan = check_grpo_config(config, resume=resume)
-    with (
-        RunDir(config.run_path, config=config_to_dict(config)) as run,
-        run.step(
-            "grpo",
-            params={
-                "model": config.grpo.model,
-                "steps": config.grpo.max_steps,
-                "batch_size": config.grpo.batch_size,
-                "group": config.grpo.num_generations,
-                "resume": resume,
-            },
-            inputs=["questions.json", f"index{'_paraphrased' if config.env.index == 'paraphrased' else ''}/"],
-        ) as step,
-    ):
-        adapter = None
+    warm_step, declared = grpo_steps(config, opaque=backend_factory is not None)
+    with RunDir(config.run_path) as run:
         summary: dict[str, Any] = {"output_dir": str(plan.output_dir), "smoke": config.grpo.smoke}
-        if config.grpo.warm_start:
-            from teacherforge.trainers.warm_start import run_warm_start
-
-            warm = run_warm_start(config, plan)
-            summary["warm_start"] = warm
-            adapter = warm["adapter"]
-        summary.update(train_grpo(config, plan, adapter=adapter, backend_factory=backend_factory))
-        if not summary["interrupted"]:
-            summary.update(write_reward_report(plan.output_dir))
-            if config.grpo.select_checkpoint == "best" and summary.get("adapter"):
-                summary.update(choose_checkpoint(config, plan.output_dir, summary["steps"]))
-        step.outputs.update(
-            {
-                k: _relative(v, config.run_path)
-                for k, v in summary.items()
-                if k in ("log", "trajectories", "adapter", "merged", "plot", "report")
-            }
-        )
-        step.counts.update({"steps": summary["steps"]})
-        step.extra["summary"] = {k: v for k, v in summary.items() if k not in ("warm_start",)}
+        if warm_step is not None:
+            summary["warm_start"] = _warm_start(config, plan, run, warm_step)
+        done = run.done(declared)
+        if done is not None:
+            return skipped_summary(done)
+        plan = replace(plan, checkpoint=start_point(plan.output_dir, resume or run.unfinished(declared)))
+        with run.step(declared) as step:
+            adapter = summary["warm_start"]["adapter"] if warm_step is not None else None
+            summary.update(train_grpo(config, plan, adapter=adapter, backend_factory=backend_factory))
+            if not summary["interrupted"]:
+                summary.update(write_reward_report(plan.output_dir))
+                if config.grpo.select_checkpoint == "best" and summary.get("adapter"):
+                    summary.update(choose_checkpoint(config, plan.output_dir, summary["steps"]))
+            step.outputs.update(
+                {
+                    k: _relative(v, config.run_path)
+                    for k, v in summary.items()
+                    if k in ("log", "trajectories", "adapter", "merged", "plot", "report")
+                }
+            )
+            step.counts.update({"steps": summary["steps"]})
+            step.status = "interrupted" if summary["interrupted"] else "done"
+            summary["status"] = step.status
+            step.extra["summary"] = {k: v for k, v in summary.items() if k not in ("warm_start",)}
     print(format_summary(summary))
     return summary
+
+
+def _warm_start(config: Config, plan: GRPOPlan, run: Any, step: Step) -> dict[str, Any]:
+    """The warm start's report: the recorded one when the step is already done, else a new run."""
+    from teacherforge.trainers.warm_start import run_warm_start
+
+    done = run.done(step)
+    if done is not None:
+        log.info("warm start: up to date, reusing %s", done["summary"]["adapter"])
+        return done["summary"]
+    with run.step(step) as record:
+        record.extra["summary"] = run_warm_start(config, plan)
+    return record.extra["summary"]
 
 
 def choose_checkpoint(config: Config, output_dir: Path, steps: int) -> dict[str, Any]:
@@ -495,7 +523,7 @@ def choose_checkpoint(config: Config, output_dir: Path, steps: int) -> dict[str,
     out: dict[str, Any] = {"selection": select_checkpoint(output_dir, steps, score)}
     if config.grpo.merge:
         out["merged"] = str(
-            merge_adapter(config.grpo.model, output_dir / ADAPTER_SUBDIR, output_dir / MERGED_SUBDIR)
+            merge_adapter(config.grpo.model, TrainingDir(output_dir).adapter, TrainingDir(output_dir).merged)
         )
     return out
 

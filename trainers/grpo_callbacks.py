@@ -25,13 +25,11 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from teacherforge.run import TrainingDir
 from teacherforge.trainers.grpo_rollout import METRIC_PREFIX, EnvRollout
 from teacherforge.workspace import atomic_write_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
-
-LOG_FILE = "grpo_log.jsonl"
-TRAJECTORIES_FILE = "trajectories.jsonl"
 
 
 def _number(value: Any) -> float | None:
@@ -108,12 +106,12 @@ class GRPOLogCallback(TrainerCallback):
         resume_step: int = 0,
         echo: bool = True,
     ) -> None:
-        self.output_dir = Path(output_dir)
+        self.files = TrainingDir(Path(output_dir))
         self.rollout = rollout
         self.components = list(components)
         self.echo = echo
-        self.records = self._load(self.output_dir / LOG_FILE, resume_step)
-        self.trajectories = self._load(self.output_dir / TRAJECTORIES_FILE, resume_step, key="metadata")
+        self.records = self._load(self.files.grpo_log, resume_step)
+        self.trajectories = self._load(self.files.trajectories, resume_step, key="metadata")
         self._rewrite()
         self._last = time.perf_counter()
 
@@ -129,8 +127,8 @@ class GRPOLogCallback(TrainerCallback):
         ]
 
     def _rewrite(self) -> None:
-        atomic_write_jsonl(self.output_dir / LOG_FILE, self.records)
-        atomic_write_jsonl(self.output_dir / TRAJECTORIES_FILE, self.trajectories)
+        atomic_write_jsonl(self.files.grpo_log, self.records)
+        atomic_write_jsonl(self.files.trajectories, self.trajectories)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._last = time.perf_counter()

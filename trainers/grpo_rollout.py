@@ -1,10 +1,12 @@
 """The GRPO ``rollout_func``: search-environment episodes for TRL's ``GRPOTrainer``.
 
-:class:`EnvRollout` is called by TRL once per generation batch with the prompts of that
-batch (each question already repeated ``num_generations`` times, so it returns exactly one
-episode per prompt it receives). It runs the batched :class:`~teacherforge.envs.driver.RolloutDriver`
-against the live policy (wrapped in a :class:`~teacherforge.llm.TransformersBackend`, or a
-vLLM colocate engine) and returns what TRL needs:
+:class:`EnvRollout` is called by TRL once per generation batch with this process's prompts
+of that batch (each question already repeated ``num_generations`` times in a row, so it
+returns exactly one episode per prompt it receives). It runs the batched
+:class:`~teacherforge.envs.driver.RolloutDriver` against the live policy (wrapped in a
+:class:`~teacherforge.llm.TransformersBackend`, or a vLLM colocate engine) with the
+``num_generations`` copies of a question as one group, so the rubric scores every episode
+once, per group (per-group components see the whole group), and returns what TRL needs:
 
 - ``prompt_ids`` / ``completion_ids``: the chat-templated question and everything after it
   (model turns and the environment's ``<information>`` blocks, interleaved);
@@ -12,8 +14,17 @@ vLLM colocate engine) and returns what TRL needs:
   into the loss mask, so the policy is never trained to write retrieved text);
 - ``logprobs``: the sampling log-probabilities where the backend gives them (TRL only needs
   them for vLLM importance-sampling correction), else ``None``;
-- ``trajectories``: one ``Trajectory.to_json()`` per episode, forwarded by TRL to every reward
-  function as a keyword argument (see :mod:`teacherforge.rewards.trl`).
+- ``reward_breakdown``: each episode's rubric breakdown, which the rubric's TRL reward
+  functions return as they are (:mod:`teacherforge.rewards.trl`), so no reward runs twice;
+- ``trajectories``: one ``Trajectory.to_json()`` per episode, for extra reward functions
+  (:func:`~teacherforge.rewards.trl.to_trl_reward`).
+
+Whole groups per process: TRL's ``RepeatSampler`` lays a generation batch out as runs of
+``num_generations`` copies, and each process takes consecutive slices of
+``per_device_train_batch_size × steps_per_generation`` rows; the GRPO stage sets that to
+``grpo.batch_size``, a multiple of ``num_generations``, so no group spans two processes
+(``tests/trainers/test_grpo_groups.py`` checks the layout with TRL's and Accelerate's own
+samplers); :class:`EnvRollout` refuses prompts that do not form whole groups.
 
 It also records per-step rollout statistics (retrieval hit rate, searches per episode,
 answer length, well-formed share, reward-hacking diagnostics, a time breakdown) through the
@@ -27,12 +38,12 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from teacherforge.rewards import Trajectory
 from teacherforge.rewards.diagnostics import flatten_diagnostics, hacking_diagnostics
-from teacherforge.rewards.trl import TRAJECTORIES_KEY
+from teacherforge.rewards.trl import BREAKDOWN_KEY, TRAJECTORIES_KEY
 from teacherforge.types import Completion, GenerationParams, Prompt
 
 #: Field of the rollout output (and reward-function kwarg) holding ``Trajectory.to_json()``.
@@ -107,20 +118,16 @@ class TimedRetriever:
 
 
 class TimedRubric:
-    """A rubric proxy that times scoring (phase ``reward``); attributes pass through."""
+    """A rubric proxy that times group scoring (phase ``reward``); attributes pass through."""
 
     def __init__(self, rubric: Any, watch: Stopwatch) -> None:
         self.rubric = rubric
         self.watch = watch
 
-    def __call__(self, traj: Trajectory) -> Any:
-        with self.watch.time("reward"):
-            return self.rubric(traj)
-
-    def score_many(self, trajs: Any) -> Any:
+    def score_group(self, trajs: Sequence[Trajectory]) -> Any:
         """Delegate to the wrapped rubric, timing the call."""
         with self.watch.time("reward"):
-            return self.rubric.score_many(trajs)
+            return self.rubric.score_group(trajs)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("rubric", "watch"):  # not set yet (copy/pickle): no recursion
@@ -196,6 +203,7 @@ def rollout_output(episodes: Sequence[Any], eos_token_id: int | None = None) -> 
         "completion_ids": completion_ids,
         "env_mask": masks,
         "logprobs": logprobs if all(lp is not None for lp in logprobs) else None,
+        BREAKDOWN_KEY: [dict(e.reward_breakdown) for e in episodes],
         TRAJECTORY_FIELD: [e.trajectory.to_json() for e in episodes],
     }
 
@@ -233,10 +241,11 @@ class EnvRollout:
     """TRL ``rollout_func`` running search-environment episodes (see the module docstring).
 
     Args:
-        driver: a :class:`~teacherforge.envs.driver.RolloutDriver` (built with a
-            :class:`TimedRetriever` and :class:`TimedRubric` sharing ``watch``).
-        questions: question records by prompt text (the dataset's ``prompt`` column).
-        params: generation parameters of one turn; the seed is replaced per step.
+        driver: a :class:`~teacherforge.envs.driver.RolloutDriver` over the training task
+            (its retriever and rubric wrapped in :class:`TimedRetriever` and
+            :class:`TimedRubric` sharing ``watch``); its questions are the training prompts.
+        params: generation parameters of one turn; the seed and ``n`` are set per step.
+        group_size: ``num_generations``: consecutive copies of a question form one group.
         seed: base seed; step ``s`` samples with ``seed + s`` so a resumed run samples alike.
         watch: the stopwatch the proxies write to.
         trajectories_per_step: how many full trajectories to keep per step for the log.
@@ -247,17 +256,20 @@ class EnvRollout:
     def __init__(
         self,
         driver: Any,
-        questions: Mapping[str, Any],
         params: GenerationParams,
         *,
+        group_size: int,
         seed: int,
         watch: Stopwatch,
         trajectories_per_step: int = 4,
         backend_factory: BackendFactory | None = None,
     ) -> None:
         self.driver = driver
-        self.questions = dict(questions)
+        self.questions: dict[str, Any] = {}
+        for q in driver.task.questions:
+            self.questions.setdefault(q.question, q)
         self.params = params
+        self.group_size = group_size
         self.seed = seed
         self.watch = watch
         self.trajectories_per_step = trajectories_per_step
@@ -267,17 +279,17 @@ class EnvRollout:
         self.last_stats: dict[str, float] = {}
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
-        """Run one episode per prompt and return TRL's rollout dict."""
-        records = [self._record(p) for p in prompts]
+        """Run one episode per prompt (a group per question) and return TRL's rollout dict."""
+        records = self._group_questions(prompts)
         step = int(trainer.state.global_step)
-        params = dataclasses.replace(self.params, seed=self.seed + step)
+        params = dataclasses.replace(self.params, seed=self.seed + step, n=self.group_size)
         self.watch.reset()
         started = time.perf_counter()
         with self.backend_factory(trainer) as backend:
             episodes = self.driver.run(TimedBackend(backend, self.watch), records, params)
         rollout_s = time.perf_counter() - started
-        if len(episodes) != len(records):
-            raise RuntimeError(f"rollout driver returned {len(episodes)} episodes for {len(records)} prompts")
+        if len(episodes) != len(prompts):
+            raise RuntimeError(f"rollout driver returned {len(episodes)} episodes for {len(prompts)} prompts")
         timings = self.watch.reset()
         trajectories = [e.trajectory for e in episodes]
         tokens = sum(len(e.prompt_ids) + len(e.completion_ids) for e in episodes)
@@ -294,7 +306,7 @@ class EnvRollout:
         }
         stats.update(flat_diagnostics(episodes))
         self.last_stats = stats
-        self.last_question_ids = [str(getattr(r, "id", "")) for r in records]
+        self.last_question_ids = [str(r.id) for r in records for _ in range(self.group_size)]
         log_metric = getattr(trainer, "_log_metric", None)
         if log_metric is not None:
             for name, value in stats.items():
@@ -302,6 +314,18 @@ class EnvRollout:
         self.sampled = self._sample(episodes, step)
         eos = getattr(getattr(trainer, "processing_class", None), "eos_token_id", None)
         return rollout_output(episodes, eos)
+
+    def _group_questions(self, prompts: Sequence[Any]) -> list[Any]:
+        """The question of each group of ``group_size`` consecutive, identical prompts."""
+        n = self.group_size
+        groups = [list(prompts[i : i + n]) for i in range(0, len(prompts), n)]
+        if any(len(g) != n or any(p != g[0] for p in g) for g in groups):
+            raise RuntimeError(
+                f"rollout got {len(prompts)} prompts that are not whole groups of {n} identical prompts; "
+                "each process must receive whole groups (keep the per-process generation batch, "
+                "grpo.batch_size, a multiple of grpo.num_generations)"
+            )
+        return [self._record(g[0]) for g in groups]
 
     def _record(self, prompt: Any) -> Any:
         key = prompt if isinstance(prompt, str) else str(prompt)

@@ -1,18 +1,18 @@
 """Evaluation metrics: EM/F1 per answer, bootstrap confidence intervals, similarity stats, ratios.
 
-Answer normalisation and token F1 are the reward library's (one implementation serves the
-rewards used in training and the metrics used in evaluation).
+Answer comparison (:func:`exact_match_score`, :func:`f1_score`, citation stripping and
+normalisation) is the reward library's: one implementation serves the rewards used in
+training and the metrics used in evaluation, so a reward and its metric never disagree.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from teacherforge.rewards.answer import normalize_answer, token_f1
+from teacherforge.rewards.answer import exact_match_score, f1_score
 
 __all__ = [
     "Interval",
@@ -24,39 +24,7 @@ __all__ = [
     "paired_difference_ci",
     "ratio",
     "similarity_stats",
-    "strip_citations",
 ]
-
-_CITATION = re.compile(r"\s*\[\d+\](?:\s*,?\s*\[\d+\])*")
-
-
-def strip_citations(text: str) -> str:
-    """Remove source markers like ``[1]`` or ``[1], [3]`` (answers cite their sources).
-
-    >>> strip_citations("oxygen tank 2 [1], [3].")
-    'oxygen tank 2.'
-    """
-    return _CITATION.sub("", text).strip()
-
-
-def exact_match_score(prediction: str | None, reference: str) -> float:
-    """1.0 when the normalised prediction equals the normalised reference.
-
-    >>> exact_match_score("The Aquarius [2].", "aquarius")
-    1.0
-    """
-    if prediction is None:
-        return 0.0
-    return float(normalize_answer(strip_citations(prediction)) == normalize_answer(reference))
-
-
-def f1_score(prediction: str | None, reference: str) -> float:
-    """SQuAD token F1 (0.0 for a missing prediction).
-
-    >>> f1_score("oxygen tank two", "oxygen tank")
-    0.8
-    """
-    return 0.0 if prediction is None else token_f1(strip_citations(prediction), reference)
 
 
 @dataclass(frozen=True)

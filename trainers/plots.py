@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from teacherforge.run import TrainingDir
 from teacherforge.workspace import atomic_path, atomic_write_text, read_jsonl
 
-LOG_FILE = "grpo_log.jsonl"
-PLOT_FILE = "reward_curve.png"
-REPORT_FILE = "reward_curve.txt"
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -144,18 +142,16 @@ def plot_reward_curve(
 
 def write_reward_report(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Write ``reward_curve.png`` and ``reward_curve.txt`` next to ``grpo_log.jsonl``; return paths and the curve."""
-    out = Path(output_dir)
-    log_path = out / LOG_FILE
-    records = read_jsonl(log_path) if log_path.exists() else []
+    out = TrainingDir(Path(output_dir))
+    records = read_jsonl(out.grpo_log) if out.grpo_log.exists() else []
     if not records:
         return {}
-    text = summary_text(records)
-    atomic_write_text(out / REPORT_FILE, text)
-    plot = plot_reward_curve(records, out / PLOT_FILE)
+    atomic_write_text(out.reward_text, summary_text(records))
+    plot = plot_reward_curve(records, out.reward_plot)
     summary = reward_summary(records)
     return {
         "plot": str(plot),
-        "report": str(out / REPORT_FILE),
+        "report": str(out.reward_text),
         "curve": summary["curve"],
         "reward_rose": summary.get("rose"),
     }

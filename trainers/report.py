@@ -1,4 +1,8 @@
-"""The evaluation report: ``metrics.json``, ``results.jsonl``, PNG plots and a one-screen ``summary.md``."""
+"""The evaluation report: ``metrics.json``, ``results.jsonl``, PNG plots and a one-screen ``summary.md``.
+
+The file names are :class:`~teacherforge.run.ReportDir`'s; the training curves come from the
+logs in the SFT and GRPO output directories (:class:`~teacherforge.run.TrainingDir`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from teacherforge.run import ReportDir, TrainingDir
 from teacherforge.workspace import (
     atomic_path,
     atomic_write_json,
@@ -22,18 +27,15 @@ ORACLE_NOTE = (
 
 
 def write_report(
-    report_dir: Path, rows: Sequence[dict], result: dict[str, Any], run_dir: Path
+    report: ReportDir, rows: Sequence[dict], result: dict[str, Any], sft: TrainingDir, grpo: TrainingDir
 ) -> dict[str, Path]:
-    """Write every report file atomically; return their paths by kind."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "metrics": report_dir / "metrics.json",
-        "results": report_dir / "results.jsonl",
-        "summary": report_dir / "summary.md",
-    }
+    """Write every report file atomically (training curves from the ``sft``/``grpo`` logs when
+    present); return their paths by kind."""
+    report.path.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": report.metrics, "results": report.results, "summary": report.summary}
     atomic_write_json(paths["metrics"], result)
     atomic_write_jsonl(paths["results"], rows)
-    paths.update(_plots(report_dir, result, run_dir))
+    paths.update(_plots(report, result, sft, grpo))
     atomic_write_text(paths["summary"], summary_markdown(result, paths))
     return paths
 
@@ -100,7 +102,7 @@ def headline(result: dict[str, Any]) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _plots(report_dir: Path, result: dict[str, Any], run_dir: Path) -> dict[str, Path]:
+def _plots(report: ReportDir, result: dict[str, Any], sft: TrainingDir, grpo: TrainingDir) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,9 +133,9 @@ def _plots(report_dir: Path, result: dict[str, Any], run_dir: Path) -> dict[str,
             ax.set_title(f"{mode} mode (95% bootstrap CI)")
             ax.legend()
         fig.tight_layout()
-        paths["metrics_plot"] = _save(fig, report_dir / "metrics.png")
+        paths["metrics_plot"] = _save(fig, report.metrics_plot)
         plt.close(fig)
-    curves = _training_curves(run_dir)
+    curves = training_curves(sft, grpo)
     if curves:
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, (steps, values) in curves.items():
@@ -142,22 +144,19 @@ def _plots(report_dir: Path, result: dict[str, Any], run_dir: Path) -> dict[str,
         ax.set_title("training curves")
         ax.legend()
         fig.tight_layout()
-        paths["training_plot"] = _save(fig, report_dir / "training.png")
+        paths["training_plot"] = _save(fig, report.training_plot)
         plt.close(fig)
     return paths
 
 
-def _training_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
+def training_curves(sft: TrainingDir, grpo: TrainingDir) -> dict[str, tuple[list[float], list[float]]]:
+    """``{name: (steps, values)}``: the GRPO reward and the SFT loss per step, where logged."""
     curves = {}
-    grpo_log = run_dir / "grpo" / "grpo_log.jsonl"
-    if grpo_log.exists():
-        rows = [r for r in read_jsonl(grpo_log) if "reward" in r]
+    if grpo.grpo_log.exists():
+        rows = [r for r in read_jsonl(grpo.grpo_log) if "reward" in r]
         curves["GRPO reward"] = ([r["step"] for r in rows], [r["reward"] for r in rows])
-    sft_log = run_dir / "sft" / "log_history.json"
-    if sft_log.exists():
-        from teacherforge.workspace import read_json
-
-        rows = [r for r in read_json(sft_log) if "loss" in r]
+    if sft.sft_log.exists():
+        rows = [r for r in read_jsonl(sft.sft_log) if "loss" in r]
         curves["SFT loss"] = ([r["step"] for r in rows], [r["loss"] for r in rows])
     return curves
 

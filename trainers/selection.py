@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from teacherforge.models import is_adapter
+from teacherforge.run import TrainingDir
 from teacherforge.workspace import atomic_write_json
 
 log = logging.getLogger(__name__)
-
-SELECTION_FILE = "selection.json"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,14 @@ def candidates(output_dir: str | os.PathLike[str], final_step: int) -> list[Cand
     """
     from teacherforge.trainers.sft_common import saved_checkpoints
 
-    root = Path(output_dir)
+    out = TrainingDir(Path(output_dir))
     found = [
         Candidate(step, path)
-        for step, path in saved_checkpoints(root)
-        if step != final_step and (path / ADAPTER_CONFIG).is_file()
+        for step, path in saved_checkpoints(out.path)
+        if step != final_step and is_adapter(path)
     ]
-    if (root / "adapter" / ADAPTER_CONFIG).is_file():
-        found.append(Candidate(final_step, root / "adapter"))
+    if is_adapter(out.adapter):
+        found.append(Candidate(final_step, out.adapter))
     return found
 
 
@@ -64,16 +63,16 @@ def select_checkpoint(
     Ties go to the later step. Returns (and writes to ``<output_dir>/selection.json``)
     ``{"chosen_step", "scores": {step: score}, "split", "final_step"}``.
     """
-    root = Path(output_dir)
-    found = candidates(root, final_step)
+    out = TrainingDir(Path(output_dir))
+    found = candidates(out.path, final_step)
     if not found:
-        raise FileNotFoundError(f"{root}: no adapter or checkpoint-* to choose from")
+        raise FileNotFoundError(f"{out.path}: no adapter or checkpoint-* to choose from")
     scores = {c.step: float(score(c.path)) for c in found}
     best = max(found, key=lambda c: (scores[c.step], c.step))
-    if best.path != root / "adapter":
-        install_adapter(best.path, root / "adapter")
+    if best.path != out.adapter:
+        install_adapter(best.path, out.adapter)
     result = {"chosen_step": best.step, "scores": scores, "split": split, "final_step": final_step}
-    atomic_write_json(root / SELECTION_FILE, result)
+    atomic_write_json(out.selection, result)
     log.info("checkpoint choice on %s: step %d (%s)", split, best.step, json.dumps(scores))
     return result
 

@@ -22,20 +22,22 @@ W&B logs only when ``sft.report_to`` says so (``auto``: when ``WANDB_MODE`` is s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from teacherforge.config import Config, ConfigError, SFTConfig, config_to_dict
-from teacherforge.workspace import RunDir, read_jsonl
+from teacherforge.config import Config, ConfigError, SFTStageConfig
+from teacherforge.run import RunLayout, TrainingDir
+from teacherforge.workspace import RunDir, Step, config_slice, read_jsonl, skipped_summary
 
-MERGED_SUBDIR = "merged"
 
-
-def output_dir(config: Config) -> Path:
-    """Where the SFT stage writes checkpoints, the adapter and the merged model."""
-    return Path(config.sft.output_dir) if config.sft.output_dir else config.run_path / "sft"
+def outputs(config: Config) -> TrainingDir:
+    """Where the SFT stage writes checkpoints, the adapter and the merged model: ``sft.output_dir``
+    or ``<run_dir>/sft``."""
+    return RunLayout(config.run_path).training_dir("sft", config.sft.output_dir)
 
 
 def check_qlora_available() -> None:
@@ -128,33 +130,69 @@ def _rows(path: Path, required: bool) -> list[dict]:
     return read_jsonl(path)
 
 
+def sft_step(config: Config, opaque: bool = False) -> Step:
+    """What the SFT stage reads and writes: the config keys and files of its fingerprint.
+
+    Every ``sft`` key but where outputs go and where metrics are reported, and the seed; the
+    training (and, with ``sft.eval``, validation) split. Choosing the best checkpoint also
+    reads the validation questions through the retriever (search-time keys, ``eval.top_k``,
+    ``env.max_new_tokens``). Outputs: the adapter (and the merged model with ``sft.merge``).
+    """
+    from teacherforge.config.retrieval import SEARCH_KEYS
+
+    sc, layout, files = (
+        config.sft,
+        RunLayout(config.run_path.resolve()),
+        TrainingDir(outputs(config).path.resolve()),
+    )
+    keys = ["seed"] + [
+        f"sft.{f.name}" for f in dataclasses.fields(sc) if f.name not in ("output_dir", "report_to")
+    ]
+    inputs = [layout.dataset_split("train")]
+    if sc.eval and layout.dataset_split("validation").is_file():
+        inputs.append(layout.dataset_split("validation"))
+    if sc.select_checkpoint == "best":
+        keys += [f"retrieval.{k}" for k in SEARCH_KEYS] + ["eval.top_k", "env.max_new_tokens"]
+        inputs += [layout.questions_file, layout.index_dir(config.retrieval.index)]
+    produced = [files.adapter] + ([files.merged] if sc.merge else [])
+    return Step("sft", config_slice(config, *keys), inputs, produced, opaque=opaque)
+
+
 def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
     """The SFT stage (see the module docstring); returns and prints a summary on the main process.
 
-    ``model``/``tokenizer`` override ``sft.model`` with a live model (tests pass a tiny one).
+    Skipped when already done (:func:`sft_step`). A run that stopped with the same fingerprint
+    (killed, failed) continues from its last checkpoint; ``resume`` continues from it whatever
+    changed (e.g. a larger ``sft.max_steps``); otherwise training starts afresh, without the
+    checkpoints of earlier runs. ``model``/``tokenizer`` override ``sft.model`` with a live model
+    (tests pass a tiny one; such a run always runs).
     """
-    from teacherforge.trainers.sft_common import train_sft
+    from teacherforge.trainers.sft_common import start_point, train_sft
 
-    sc: SFTConfig = config.sft
-    dataset = config.run_path / "dataset"
-    train_rows = _rows(dataset / "train.jsonl", required=True)
-    eval_rows = _rows(dataset / "validation.jsonl", required=False) if sc.eval else []
+    sc: SFTStageConfig = config.sft
+    layout = RunLayout(config.run_path)
+    train_path = layout.dataset_split("train")
+    train_rows = _rows(train_path, required=True)
+    eval_rows = _rows(layout.dataset_split("validation"), required=False) if sc.eval else []
     if not train_rows:
-        raise ValueError(
-            f"{dataset / 'train.jsonl'} is empty; check the teacher/quality counts in manifest.json"
-        )
-    out = output_dir(config)
-    if sc.qlora and model is None:
-        model, tokenizer = load_qlora_model(sc.model)
+        raise ValueError(f"{train_path} is empty; check the teacher/quality counts in {layout.manifest}")
+    files = outputs(config)
+    out = files.path
+    declared = sft_step(config, opaque=model is not None)
     main = _is_main_process()
-    lock = RunDir(config.run_path, config=config_to_dict(config)) if main else contextlib.nullcontext()
+    lock = RunDir(config.run_path) if main else contextlib.nullcontext()
     started = time.perf_counter()
     with lock as run:
-        step_cm = (
-            run.step("sft", params=config_to_dict(config)["sft"], inputs=["dataset/train.jsonl"])
-            if main
-            else contextlib.nullcontext()
+        done, resume = _main_decides(
+            lambda: (run.done(declared), resume or run.unfinished(declared)) if main else None
         )
+        if done is not None:
+            return skipped_summary(done)
+        if main:
+            resume = start_point(out, resume) is not None
+        if sc.qlora and model is None:
+            model, tokenizer = load_qlora_model(sc.model)
+        step_cm = run.step(declared) if main else contextlib.nullcontext()
         with step_cm as step:
             result = train_sft(
                 model if model is not None else sc.model,
@@ -172,7 +210,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
             if sc.merge and main:
                 if model is not None and not isinstance(model, str):
                     raise ValueError("sft.merge needs sft.model to name the base model (not a live model)")
-                merged = merge_adapter(sc.model, result.adapter_dir, out / MERGED_SUBDIR)
+                merged = merge_adapter(sc.model, result.adapter_dir, files.merged)
             losses = [h["loss"] for h in result.log_history if "loss" in h]
             evals = [h["eval_loss"] for h in result.log_history if "eval_loss" in h]
             summary = {
@@ -190,10 +228,12 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
                 "tokens_per_s": round(result.tokens_per_s, 1),
                 "resumed": resume,
                 "selection": selection,
+                "status": "done",
                 "seconds": round(time.perf_counter() - started, 3),
             }
             if main:
-                step.outputs.update({"adapter": str(result.adapter_dir), "log": str(out / "sft_log.jsonl")})
+                step.extra["summary"] = summary
+                step.outputs.update({"adapter": str(result.adapter_dir), "log": str(files.sft_log)})
                 if merged:
                     step.outputs["merged"] = str(merged)
                 step.counts.update({k: summary[k] for k in ("train_examples", "eval_examples", "steps")})
@@ -216,6 +256,18 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
     if main:
         print(format_summary(summary))
     return summary
+
+
+def _main_decides(decide: Callable[[], Any]) -> Any:
+    """``decide()`` as the main process computes it, on every process (data parallel runs must
+    agree on skipping and resuming; only the main process reads the run dir)."""
+    from accelerate import PartialState
+
+    if PartialState().num_processes == 1:
+        return decide()
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([decide()])[0]
 
 
 def choose_checkpoint(config: Config, out: Path, result: Any) -> dict[str, Any]:

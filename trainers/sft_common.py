@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from teacherforge.chat_template import CHATML_TOKENS, training_chat_template
-from teacherforge.config import LoraConfig
+from teacherforge.config import LoraAdapterConfig
+from teacherforge.run import TrainingDir
 
 if TYPE_CHECKING:
     import peft
     from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
-
-ADAPTER_SUBDIR = "adapter"
-LOG_FILE = "sft_log.jsonl"
 
 
 def has_generation_markers(template: str | dict | None) -> bool:
@@ -79,7 +78,7 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
+def peft_lora_config(cfg: LoraAdapterConfig) -> peft.LoraConfig:
     """A PEFT ``LoraConfig`` for a causal LM from our config section."""
     import peft
 
@@ -141,6 +140,17 @@ def last_checkpoint(output_dir: str | Path) -> Path | None:
     return saved[-1][1] if saved else None
 
 
+def start_point(output_dir: str | Path, resume: bool) -> Path | None:
+    """The checkpoint a training run continues from: the newest one when ``resume``; otherwise
+    ``None``, after removing every checkpoint an earlier run left (a fresh run must not mix
+    its checkpoints with theirs, e.g. when ``select_checkpoint: best`` scores them all)."""
+    if resume:
+        return last_checkpoint(output_dir)
+    for _, path in saved_checkpoints(output_dir):
+        shutil.rmtree(path)
+    return None
+
+
 def _mixed_precision() -> dict[str, bool]:
     import torch
 
@@ -155,7 +165,7 @@ def build_sft_trainer(
     rows: list[dict],
     output_dir: str | Path,
     *,
-    lora: LoraConfig,
+    lora: LoraAdapterConfig,
     learning_rate: float,
     batch_size: int,
     max_steps: int,
@@ -178,8 +188,7 @@ def build_sft_trainer(
     or a live model (then ``tokenizer`` is required). ``max_steps=-1`` trains ``num_epochs`` epochs.
     """
     from datasets import Dataset
-    from trl import SFTConfig as TRLSFTConfig
-    from trl import SFTTrainer
+    from trl import SFTConfig, SFTTrainer
 
     tokenized = check_rows(rows)
     if isinstance(model, str):
@@ -196,7 +205,7 @@ def build_sft_trainer(
     targets = resolve_report_to(report_to)
     if "wandb" in targets:
         os.environ.setdefault("WANDB_DIR", str(output_dir))  # offline runs land next to the checkpoints
-    args = TRLSFTConfig(
+    args = SFTConfig(
         output_dir=str(output_dir),
         assistant_only_loss=not tokenized,  # token rows carry their own assistant_masks
         completion_only_loss=None,
@@ -235,7 +244,7 @@ def train_sft(
     rows: list[dict],
     output_dir: str | Path,
     *,
-    lora: LoraConfig,
+    lora: LoraAdapterConfig,
     learning_rate: float,
     batch_size: int,
     max_steps: int,
@@ -293,14 +302,13 @@ def train_sft(
     runtime = float(output.metrics.get("train_runtime", wall))
     history = [dict(entry) for entry in trainer.state.log_history]
     tokens = _tokens_seen(trainer) - tokens_before
-    output_dir = Path(output_dir)
-    adapter_dir = output_dir / ADAPTER_SUBDIR
+    out = TrainingDir(Path(output_dir))
     if trainer.is_world_process_zero():
-        trainer.save_model(str(adapter_dir))
-        atomic_write_jsonl(output_dir / LOG_FILE, history)
+        trainer.save_model(str(out.adapter))
+        atomic_write_jsonl(out.sft_log, history)
     return SFTResult(
-        output_dir=output_dir,
-        adapter_dir=adapter_dir,
+        output_dir=out.path,
+        adapter_dir=out.adapter,
         log_history=history,
         train_runtime_s=runtime,
         tokens_per_s=tokens / runtime if runtime > 0 else 0.0,

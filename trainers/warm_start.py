@@ -21,7 +21,7 @@ token ids (and the closing EOS) that it will produce at rollout time. Examples l
 The share of well-formed episodes (ended with an answer, no malformed turn), searches, gold
 hits and answer F1 on held-out questions (validation split) are measured with greedy
 decoding before and after, and written to ``<grpo output>/warm_start/warm_start.json``
-(rerunning reuses a finished warm start).
+(a rerun reuses a finished warm start: the ``grpo_warm_start`` step of the run dir).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from teacherforge.types import Completion, GenerationParams, Prompt
 
 log = logging.getLogger(__name__)
 
-WARM_DIR = "warm_start"
-SUMMARY_FILE = "warm_start.json"
 #: Generic English function words dropped from derived queries (no corpus vocabulary).
 _STOPWORDS = frozenset(
     [
@@ -171,7 +169,7 @@ def synthetic_episodes(driver: Any, questions: Sequence[Any], count: int) -> lis
         if sum(_retrieved_gold(e.trajectory) for e in episodes) >= count:
             break
         prompts = [driver.prompt_text(q) for q in questions]
-        policy = ScriptedSearchPolicy(questions, prompts, driver.tags, variant=variant)
+        policy = ScriptedSearchPolicy(questions, prompts, driver.task.tags, variant=variant)
         episodes += driver.run(policy, questions, GenerationParams(max_new_tokens=256, temperature=0.0))
     hit = [e for e in episodes if _retrieved_gold(e.trajectory)]
     miss = [e for e in episodes if not _retrieved_gold(e.trajectory)]
@@ -231,7 +229,7 @@ def held_out_stats(model: Any, tokenizer: Any, driver: Any, questions: Sequence[
     if not questions:
         return {}
     backend = TransformersBackend(model, tokenizer, batch_size=max(len(questions), 1))
-    params = GenerationParams(max_new_tokens=driver.config.max_new_tokens, temperature=0.0, seed=0)
+    params = GenerationParams(max_new_tokens=driver.task.config.max_new_tokens, temperature=0.0, seed=0)
     episodes = driver.run(backend, questions, params)
     stats = episode_stats([e.trajectory for e in episodes])
     stats["searched"] = sum(bool(e.trajectory.queries) for e in episodes) / len(episodes)
@@ -244,12 +242,12 @@ def held_out_stats(model: Any, tokenizer: Any, driver: Any, questions: Sequence[
 
 def _held_out(config: Any, train: Sequence[Any], n: int) -> list[Any]:
     """Up to ``n`` held-out questions: the validation split (never trained on)."""
-    from teacherforge.envs.rundir import load_questions
+    from teacherforge.run import RunLayout
 
     if n <= 0:
         return []
     try:
-        held = load_questions(config.run_path, "validation")[:n]
+        held = RunLayout(config.run_path).questions("validation")[:n]
     except ValueError:
         held = []
     if not held:
@@ -321,27 +319,26 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     """Build synthetic episodes, SFT a LoRA adapter on them, report held-out shares before/after.
 
     Returns ``{"adapter", "examples", "dropped", "steps", "well_formed_before", "well_formed_after",
-    "before", "after", ...}`` and writes it to ``<output>/warm_start/warm_start.json``; a finished
-    warm start is reused. Raises ``ValueError`` when every example would be cut before its answer.
+    "before", "after", ...}`` and writes it to ``<output>/warm_start/warm_start.json``
+    (:func:`teacherforge.trainers.grpo.run_grpo` reuses a finished one: the ``grpo_warm_start``
+    step). Raises ``ValueError`` when every example would be cut before its answer.
     """
     import time
 
     from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_retriever
+    from teacherforge.envs.task import build_task
     from teacherforge.models import load_causal_lm
+    from teacherforge.run import TrainingDir
     from teacherforge.trainers.grpo import report_targets
-    from teacherforge.workspace import atomic_write_json, read_json
+    from teacherforge.workspace import atomic_write_json
 
     cfg = config.grpo
-    out = Path(plan.output_dir) / WARM_DIR
-    summary_path = out / SUMMARY_FILE
-    if summary_path.is_file() and (out / "adapter" / "adapter_config.json").is_file():
-        log.info("warm start: reusing %s", out / "adapter")
-        return read_json(summary_path)
+    grpo_out = TrainingDir(Path(plan.output_dir))
+    out, summary_path = grpo_out.warm_start.path, grpo_out.warm_start_summary
     started = time.perf_counter()
     model, tokenizer = load_causal_lm(cfg.model)
-    retriever = load_retriever(plan.run_dir, config.env.index)
-    driver = RolloutDriver(retriever, plan.rubric, config.env, tokenizer=tokenizer)
+    task = build_task(config, plan.run_dir, questions=plan.questions, rubric=plan.rubric)
+    driver = RolloutDriver(task, tokenizer=tokenizer)
     held = _held_out(config, plan.questions, cfg.warm_start_eval_questions)
     rows, dropped, episodes = warm_start_rows(config, plan.questions, driver, tokenizer)
     before = held_out_stats(model, tokenizer, driver, held)

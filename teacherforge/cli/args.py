@@ -1,8 +1,10 @@
-"""Options every stage command shares: ``--config``, ``--set KEY=VALUE`` (repeatable), ``--run-dir``."""
+"""Options every stage command shares: ``--config``, ``--set KEY=VALUE`` (repeatable), ``--run-dir``,
+and convenience flags that are aliases of one ``--set`` each (:func:`alias_overrides`)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -45,3 +47,15 @@ def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -
     run_dir = getattr(args, "run_dir", None)
     overrides = list(args.overrides) + ([f"run_dir={run_dir}"] if run_dir else []) + list(extra or [])
     return load_config(args.config, overrides)
+
+
+def alias_overrides(args: argparse.Namespace, aliases: Mapping[str, str]) -> list[str]:
+    """``KEY=VALUE`` overrides for the convenience flags that were given (``None`` = not given).
+
+    ``aliases`` maps an option's ``dest`` to its config key, so ``--top-k 2`` with
+    ``{"top_k": "retrieval.top_k"}`` becomes ``retrieval.top_k=2``; pass the result as
+    ``extra`` to :func:`config_from_args` (a flag wins over ``--set`` of the same key).
+    """
+    return [
+        f"{key}={getattr(args, dest)}" for dest, key in aliases.items() if getattr(args, dest) is not None
+    ]

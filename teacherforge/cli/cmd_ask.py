@@ -24,29 +24,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_chunks, load_retriever
+    from teacherforge.envs.task import build_task
+    from teacherforge.records import Question
+    from teacherforge.run import RunLayout
     from teacherforge.trainers.eval_models import build_model_backend, resolve_model
-    from teacherforge.trainers.grpo import rubric_of
     from teacherforge.types import GenerationParams
-    from teacherforge.workspace import read_json
 
     if not args.run_dir:
         raise ValueError("--run-dir is required: the run directory with index/ and questions.json")
-    config = config_from_args(args, [f"env.index={args.index}"] if args.index else [])
-    known = {q["question"].strip(): q for q in read_json(config.run_path / "questions.json")}
-    record = known.get(args.question.strip()) or {
-        "id": "ask",
-        "question": args.question,
-        "answer": "(no reference answer)",
-        "source_chunk_ids": ["(none)"],
-    }
+    config = config_from_args(args, [f"retrieval.index={args.index}"] if args.index else [])
+    layout = RunLayout(config.run_path)
+    known = {q.question.strip(): q for q in layout.questions(None)}
+    question = known.get(args.question.strip()) or Question(
+        "ask", "(none)", args.question, "(no reference answer)", source_chunk_ids=("(none)",)
+    )
+    record = question.to_json()
     model = resolve_model(args.model, config)
     backend = build_model_backend(model, [record], None, agentic=True)
-    retriever = load_retriever(config.run_path, config.env.index)
-    rubric = rubric_of(config)
-    driver = RolloutDriver(retriever, rubric, config.env, tokenizer=getattr(backend, "tokenizer", None))
-    episode = driver.run(backend, [record], GenerationParams(max_new_tokens=config.env.max_new_tokens))[0]
-    chunks = load_chunks(config.run_path)
+    task = build_task(config, layout, questions=[question])
+    driver = RolloutDriver(task, tokenizer=getattr(backend, "tokenizer", None))
+    episode = driver.run(backend, [question], GenerationParams(max_new_tokens=config.env.max_new_tokens))[0]
+    chunks = layout.chunk_map()
     print(f"question: {args.question}\nmodel: {model.label}\n")
     for i, turn in enumerate(episode.trajectory.turns, 1):
         thinking = " ".join(re.findall(r"<think>(.*?)</think>", turn.text, flags=re.S)).strip()
@@ -63,10 +61,8 @@ def run(args: argparse.Namespace) -> int:
                     f"    [{ref.rank}] {ref.chunk_id}  score {ref.score:.3f}  {' '.join(text.split())[:100]}"
                 )
     print(f"\nanswer: {episode.trajectory.final_answer}")
-    if record["id"] != "ask":
-        print(
-            f"gold answer: {record['answer']}  (gold chunks {', '.join(record.get('source_chunk_ids') or [])})"
-        )
+    if question.id != "ask":
+        print(f"gold answer: {question.answer}  (gold chunks {', '.join(question.gold_chunk_ids)})")
         print(f"reward: {episode.reward:.3f}")
         for name, value in sorted(episode.reward_breakdown.items()):
             print(f"  {name}: {value:.3f}")

@@ -15,7 +15,12 @@ from teacherforge.cli.args import add_config_arguments, config_from_args
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     add_config_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint even if settings changed (a run killed with the same "
+        "settings continues without it)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,10 @@ next one), so it also works with piped input. Shortcuts: ``/search QUERY`` and
 ``/answer TEXT`` wrap the text in the protocol tags; ``/quit`` stops. Every observation is
 printed; when the episode ends the reward breakdown (unweighted score and weight per
 component), the gold answer and the gold chunks are shown.
+
+The episode is the configured search task's (``--config``/``--set``: ``retrieval.index`` and
+``retrieval.top_k``, ``env.*``, ``rewards.*``), as GRPO trains on it; ``--index``, ``--top-k``
+and the other flags are aliases of single ``--set`` overrides.
 """
 
 from __future__ import annotations
@@ -14,27 +18,40 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from teacherforge.cli.args import add_config_arguments, alias_overrides, config_from_args
+
+ALIASES = {
+    "index": "retrieval.index",
+    "split": "env.split",
+    "seed": "seed",
+    "top_k": "retrieval.top_k",
+    "max_turns": "env.max_turns",
+    "rewards": "rewards.preset",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``teacherforge env play``."""
-    parser.add_argument("--run-dir", required=True, help="data-generation run directory")
+    """Arguments of ``teacherforge env play``: the config's, plus aliases of a few of its keys."""
     parser.add_argument(
         "--index",
         choices=("original", "paraphrased"),
-        default="original",
-        help="which index the searches use",
+        help="alias of --set retrieval.index=…: the index searched",
     )
     parser.add_argument(
         "--split",
-        default="train",
         choices=("train", "validation", "test"),
-        help="question split to draw from",
+        help="alias of --set env.split=…: the question split",
     )
-    parser.add_argument("--question-id", default=None, help="play this question (default: drawn by --seed)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the question draw")
-    parser.add_argument("--top-k", type=int, default=None, help="hits per search (default: env config)")
-    parser.add_argument("--max-turns", type=int, default=None, help="turn budget (default: env config)")
-    parser.add_argument("--rewards", default="autodidact", help="rubric preset name or YAML path")
+    parser.add_argument("--question-id", default=None, help="play this question (default: drawn by the seed)")
+    parser.add_argument("--seed", type=int, help="alias of --set seed=N: the seed of the question draw")
+    parser.add_argument("--top-k", type=int, help="alias of --set retrieval.top_k=N: hits per search")
+    parser.add_argument("--max-turns", type=int, help="alias of --set env.max_turns=N: the turn budget")
+    parser.add_argument(
+        "--rewards",
+        metavar="PRESET_OR_YAML",
+        help="alias of --set rewards.preset=…: the rubric scoring the episode",
+    )
+    add_config_arguments(parser, config_required=False)
 
 
 def read_turns(stream: TextIO, interactive: bool = False) -> Iterator[str]:
@@ -98,24 +115,19 @@ def _summary(env: Any, reward: float, info: dict[str, Any], chunks: dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
-    """Play one episode with turns read from stdin."""
-    import dataclasses
-    from pathlib import Path
-
-    from teacherforge.config import EnvConfig
-    from teacherforge.envs.rundir import load_chunks
+    """Play one episode of the configured search task with turns read from stdin."""
     from teacherforge.envs.search_env import SearchEnv
+    from teacherforge.envs.task import build_task
+    from teacherforge.run import RunLayout
 
-    config = EnvConfig(index=args.index, split=args.split)
-    changes = {k: v for k, v in (("top_k", args.top_k), ("max_turns", args.max_turns)) if v is not None}
-    config = dataclasses.replace(config, **changes)
-    env = SearchEnv(args.run_dir, config=config, rubric=args.rewards, render_mode="ansi")
-    chunks_path = Path(args.run_dir) / "chunks.jsonl"
-    chunks = load_chunks(args.run_dir) if chunks_path.is_file() else {}
+    config = config_from_args(args, alias_overrides(args, ALIASES))
+    layout = RunLayout(config.run_path)
+    env = SearchEnv(task=build_task(config, layout), render_mode="ansi")
+    chunks = layout.chunk_map() if layout.chunks.is_file() else {}
     options = {"question_id": args.question_id} if args.question_id else None
-    observation, info = env.reset(seed=args.seed, options=options)
+    observation, info = env.reset(seed=config.seed, options=options)
     print(
-        f"question {info['question_id']} ({args.split}, index {args.index}); "
+        f"question {info['question_id']} ({config.env.split}, index {config.retrieval.index}); "
         f"one turn per line, /search Q, /answer A, /quit\n"
     )
     print(observation, flush=True)
@@ -138,5 +150,5 @@ def run(args: argparse.Namespace) -> int:
                 print("[out of turns: truncated]")
             print(_summary(env, reward, info, chunks))
             return 0
-    print(f"input ended before the episode did (turn {env.episode.info()['turn']}/{config.max_turns})")
+    print(f"input ended before the episode did (turn {env.episode.info()['turn']}/{config.env.max_turns})")
     return 0

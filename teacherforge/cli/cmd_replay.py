@@ -1,10 +1,25 @@
-"""``teacherforge rewards replay``: rescore saved trajectories under another rubric."""
+"""``teacherforge rewards replay``: rescore saved trajectories under another rubric.
+
+The rubric is the config's (``rewards.preset``, ``rewards.weights``, ``rewards.on_error``, and
+``rewards.judge`` for a weighted ``judge`` component), composed as training composes it
+(:func:`teacherforge.envs.task.rubric_of`). ``--rewards``, ``--judge-*`` and ``--weight`` are
+aliases of ``--set rewards.…`` for the common cases.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from collections.abc import Callable
+
+from teacherforge.cli.args import add_config_arguments, alias_overrides, config_from_args
+
+ALIASES = {
+    "rewards": "rewards.preset",
+    "judge_model": "rewards.judge.model",
+    "judge_backend": "rewards.judge.backend",
+    "judge_base_url": "rewards.judge.base_url",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,32 +32,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rewards",
-        required=True,
         metavar="PRESET_OR_YAML",
-        help="rubric: a packaged preset name (autodidact, rezero) or a YAML file such as configs/rewards/X.yaml",
+        help="alias of --set rewards.preset=…: a packaged preset name (autodidact, rezero) or a YAML file "
+        "such as configs/rewards/X.yaml",
     )
     parser.add_argument(
         "--weight",
         action="append",
         default=[],
         metavar="NAME=W",
-        help="override (or add) one component weight, e.g. --weight f1=0.5; repeatable",
+        help="override (or add) one component weight of rewards.weights, e.g. --weight f1=0.5 (also for "
+        "dotted reward names such as mypkg.rewards:fn=1); repeatable",
     )
     parser.add_argument(
         "--judge-model",
         metavar="MODEL",
-        help="LLM for the 'judge' component (needed only when the rubric weights 'judge'): an embedded name, "
-        "HF id or path, a served model name, or pkg.module:factory for --judge-backend fake",
+        help="alias of --set rewards.judge.model=…: the LLM of the 'judge' component (used only when the "
+        "rubric weights 'judge'): an embedded name, HF id or path, a served model name, or "
+        "pkg.module:factory for the custom backend",
     )
     parser.add_argument(
         "--judge-backend",
-        default="transformers",
-        choices=("transformers", "openai", "vllm", "fake"),
-        help="backend of --judge-model (default: transformers)",
+        choices=("transformers", "openai", "vllm", "custom"),
+        help="alias of --set rewards.judge.backend=…",
     )
-    parser.add_argument("--judge-base-url", metavar="URL", help="server URL for --judge-backend openai")
+    parser.add_argument("--judge-base-url", metavar="URL", help="alias of --set rewards.judge.base_url=…")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
+    add_config_arguments(parser, config_required=False, run_dir=False)
 
 
 def parse_weight_overrides(items: list[str]) -> dict[str, float]:
@@ -60,17 +77,16 @@ def parse_weight_overrides(items: list[str]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the trajectories and the rubric, replay, print the report."""
-    from teacherforge.rewards.presets import read_preset, rubric_from_dict
+    """Load the trajectories and the configured rubric, replay, print the report."""
+    from teacherforge.envs.task import rubric_of
     from teacherforge.rewards.replay import format_report, load_trajectories, replay
 
-    parsed, source = read_preset(args.rewards)
-    overrides = parse_weight_overrides(args.weight)
+    config = config_from_args(args, alias_overrides(args, ALIASES))
+    # reward names may hold dots (pkg.module:fn), which a KEY=VALUE override cannot spell
+    weights = {**config.rewards.weights, **parse_weight_overrides(args.weight)}
+    config = dataclasses.replace(config, rewards=dataclasses.replace(config.rewards, weights=weights))
     trajs = load_trajectories(args.trajectories)  # before any judge model is loaded
-    names = set(parsed["weights"]) if isinstance(parsed.get("weights"), dict) else set()
-    injected = {"judge": build_judge_reward(args, source)} if "judge" in names | set(overrides) else None
-    rubric = rubric_from_dict(parsed, source, overrides=overrides, rewards=injected)
-    report = replay(trajs, rubric)
+    report = replay(trajs, rubric_of(config))
     if args.out:
         from teacherforge.workspace import atomic_write_json
 
@@ -80,18 +96,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, source=args.trajectories))
     return 0
-
-
-def build_judge_reward(args: argparse.Namespace, source: str) -> Callable[..., float]:
-    """The ``judge`` reward from ``--judge-model``/``--judge-backend`` (an LLM backend is built here)."""
-    if not args.judge_model:
-        raise ValueError(
-            f"{source} uses the 'judge' reward: give --judge-model (and --judge-backend) to build the LLM judge"
-        )
-    from teacherforge.config import LLMConfig
-    from teacherforge.llm import build_backend
-    from teacherforge.rewards.answer import make_judge_reward
-    from teacherforge.rewards.judge import make_llm_judge
-
-    config = LLMConfig(backend=args.judge_backend, model=args.judge_model, base_url=args.judge_base_url)
-    return make_judge_reward(make_llm_judge(build_backend(config)))

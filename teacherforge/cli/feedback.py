@@ -28,10 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.config import Config
+from teacherforge.records import as_questions
+from teacherforge.run import ReportDir, RunLayout
 from teacherforge.types import Chunk
-from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, utc_now
-
-COPIED = ("chunks.jsonl", "index", "index_paraphrased", "paraphrases.jsonl", "cache.sqlite")
+from teacherforge.workspace import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_jsonl,
+    read_json,
+    read_jsonl,
+    utc_now,
+)
 
 
 @dataclass(frozen=True)
@@ -169,18 +176,18 @@ def prepare_round_dir(
     parent: Path, round_dir: Path, questions: list[dict], failures: Sequence[Failure], round_index: int
 ) -> None:
     """Create the round's run dir: copies of the parent's corpus artifacts, the extended questions, lineage."""
+    source, target = RunLayout(parent), RunLayout(round_dir)
     round_dir.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        source, target = parent / name, round_dir / name
-        if target.exists() or not source.exists():
+    for copied, copy in zip(source.corpus_artifacts, target.corpus_artifacts):
+        if copy.exists() or not copied.exists():
             continue
-        if source.is_dir():
-            shutil.copytree(source, target)
+        if copied.is_dir():
+            shutil.copytree(copied, copy)
         else:
-            shutil.copy2(source, target)
-    atomic_write_json(round_dir / "questions.json", questions)
-    atomic_write_jsonl(round_dir / "failures.jsonl", [f.to_json() for f in failures])
-    parent_manifest = read_json(parent / "manifest.json") if (parent / "manifest.json").exists() else {}
+            shutil.copy2(copied, copy)
+    target.save_questions(as_questions(questions, str(target.questions_file)))
+    atomic_write_jsonl(target.failures, [f.to_json() for f in failures])
+    parent_manifest = RunDir.load_manifest(parent)
     lineage = {
         "round": round_index,
         "created_at": utc_now(),
@@ -191,19 +198,18 @@ def prepare_round_dir(
             1 for q in questions if (q.get("metadata") or {}).get("feedback", {}).get("round") == round_index
         ),
     }
-    atomic_write_json(round_dir / "lineage.json", lineage)
-    manifest_path = round_dir / "manifest.json"
-    if not manifest_path.exists():
-        # the dataset builder records the version it replaces as its parent: start from the parent's
-        seed = {"lineage": lineage}
+    atomic_write_json(target.lineage, lineage)
+    with RunDir(round_dir) as run:
+        run.manifest.setdefault("lineage", lineage)
         if parent_manifest.get("dataset"):
-            seed["dataset"] = parent_manifest["dataset"]
-        atomic_write_json(manifest_path, seed)
+            # the dataset builder records the version it replaces as its parent: start from the parent's
+            run.manifest.setdefault("dataset", parent_manifest["dataset"])
+        run.save_manifest()
 
 
 def flag_challenged_records(run_dir: Path, question_ids: Sequence[str]) -> int:
     """Mark the teacher records answering ``question_ids`` for review; returns how many were flagged."""
-    path = run_dir / "teacher.jsonl"
+    path = RunLayout(run_dir).teacher
     if not question_ids or not path.exists():
         return 0
     wanted = set(question_ids)
@@ -237,10 +243,8 @@ class RoundResult:
 
 def student_name(run_dir: Path) -> str:
     """The newest trained student of a run dir (``sft``, else ``grpo``, else the ``base`` model)."""
-    for name in ("sft", "grpo"):
-        if (run_dir / name / "adapter").is_dir():
-            return name
-    return "base"
+    layout = RunLayout(run_dir)
+    return next((name for name in ("sft", "grpo") if layout.training_dir(name).adapter.is_dir()), "base")
 
 
 def headline_ratio(result: dict[str, Any], student_label: str) -> float:
@@ -255,13 +259,11 @@ def headline_ratio(result: dict[str, Any], student_label: str) -> float:
 def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     """One feedback round from ``parent`` into ``parent/rounds/round_NN`` (resumable)."""
     from teacherforge.cli.pipeline import stage_function
-    from teacherforge.retrieval import Retriever
     from teacherforge.trainers.eval_models import resolve_model, resolve_models
     from teacherforge.trainers.evaluate import evaluate
 
-    root = config.run_path
-    round_dir = root / "rounds" / f"round_{round_index:02d}"
-    done = round_dir / "round.json"
+    round_dir = RunLayout(config.run_path).round_dir(round_index)
+    done = RunLayout(round_dir).round_result
     if done.exists():
         return RoundResult(**read_json(done))
     student = student_name(parent) if config.loop.student == "auto" else config.loop.student
@@ -272,17 +274,18 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
             config.eval, models=["teacher", student], split="train", allow_train_split=True
         ),
     )
-    questions = read_json(parent / "questions.json")
+    parent_layout = RunLayout(parent)
+    questions = [q.to_json() for q in parent_layout.questions(None)]
     train = [q for q in questions if q["split"] == "train"]
     if config.eval.max_questions:
         train = train[: config.eval.max_questions]
-    retriever = Retriever.load(parent / "index")
+    retriever = parent_layout.retriever(config.retrieval.index, config.retrieval)
     models = resolve_models(mine_cfg)
     rows, _ = evaluate(mine_cfg, models, train, retriever, retriever.embedder)
     teacher_label = next(m.label for m in models if m.role == "teacher")
     student_label = next(m.label for m in models if m.role == "student")
     failures = collect_failures(rows, teacher_label, student_label, train, config.loop.f1_threshold)
-    chunks = {c["chunk_id"]: Chunk.from_json(c) for c in read_jsonl(parent / "chunks.jsonl")}
+    chunks = parent_layout.chunk_map()
     challenged = find_challenges(
         rows, teacher_label, student_label, train, {cid: c.text for cid, c in chunks.items()}
     )
@@ -303,7 +306,7 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
         round_cfg, eval=dataclasses.replace(round_cfg.eval, models=["teacher", round_student])
     )
     stage_function("eval")(eval_cfg)
-    result = read_json(round_dir / "report" / "metrics.json")
+    result = read_json(RunLayout(round_dir).report.metrics)
     ratio = headline_ratio(result, resolve_model(round_student, eval_cfg).label)
     outcome = RoundResult(
         round_index, str(round_dir), len(failures), len(new_questions), flagged, ratio, result["metrics"]
@@ -315,7 +318,7 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
 def run_loop(config: Config) -> dict[str, Any]:
     """Feedback rounds until ``loop.rounds`` or until the ratio improves by less than ``loop.min_improvement``."""
     root = config.run_path
-    baseline = root / "report" / "metrics.json"
+    baseline = RunLayout(root).report.metrics
     previous = float("nan")
     if baseline.exists():
         from teacherforge.trainers.eval_models import resolve_model
@@ -337,16 +340,16 @@ def run_loop(config: Config) -> dict[str, Any]:
         if improved < config.loop.min_improvement:
             print(f"stopping: the ratio improved by {improved:.3f} < loop.min_improvement")
             break
-    write_rounds_report(root / "report", results)
+    write_rounds_report(RunLayout(root).report, results)
     return {"rounds": len(results), "final_ratio_f1": previous}
 
 
-def write_rounds_report(report_dir: Path, results: Sequence[RoundResult]) -> None:
+def write_rounds_report(report: ReportDir, results: Sequence[RoundResult]) -> None:
     """``rounds.json``, a Markdown round-over-round table and a plot of the ratio per round."""
     from teacherforge.workspace import atomic_path, atomic_write_text
 
-    report_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(report_dir / "rounds.json", [r.to_json() for r in results])
+    report.path.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(report.rounds, [r.to_json() for r in results])
     lines = [
         "| round | failures | new questions | challenged | F1 student/teacher |",
         "|---|---|---|---|---|",
@@ -355,7 +358,7 @@ def write_rounds_report(report_dir: Path, results: Sequence[RoundResult]) -> Non
         f"| {r.round} | {r.failures} | {r.new_questions} | {r.challenged} | {r.ratio_f1:.3f} |"
         for r in results
     ]
-    atomic_write_text(report_dir / "rounds.md", "\n".join(lines) + "\n")
+    atomic_write_text(report.rounds_table, "\n".join(lines) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -366,6 +369,6 @@ def write_rounds_report(report_dir: Path, results: Sequence[RoundResult]) -> Non
     ax.set_xlabel("round")
     ax.set_ylabel("F1 student / teacher")
     fig.tight_layout()
-    with atomic_path(report_dir / "rounds.png") as tmp:
+    with atomic_path(report.rounds_plot) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

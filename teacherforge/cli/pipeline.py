@@ -2,8 +2,12 @@
 
 Each stage is one function ``fn(config) -> dict`` living in its own package; this module
 only orders them, times them and prints where the outputs are. A stage that fails stops
-the run (later stages read its outputs), and rerunning resumes: every stage skips or
-reuses work whose outputs already exist.
+the run (later stages read its outputs), and rerunning resumes. Every stage follows the run
+dir's one rule for finished work (:meth:`teacherforge.workspace.RunDir.done`): it declares
+the config keys and files it reads, and is skipped while those and its outputs are
+unchanged, so rerunning a finished run does nothing; changing a key reruns the stages that
+read it and those downstream of an output that then changes. An interrupted training stage
+continues from its last checkpoint. Each summary says ``status``: ``done`` or ``skipped``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def run_pipeline(config: Config, echo: Callable[[str], None] = print) -> dict[st
         results[name] = summary
     echo("\n== done ==")
     for name, summary in results.items():
-        echo(f"  {name:<8} {summary['seconds']:>7.1f} s  " + _short(summary))
+        status = summary.get("status", "done")
+        echo(f"  {name:<8} {status:<8} {summary['seconds']:>7.1f} s  " + _short(summary))
     echo(f"outputs: {config.run_path}")
     if "summary" in results.get("eval", {}):
         echo(f"evaluation summary: {results['eval']['summary']}")
@@ -54,5 +59,9 @@ def run_pipeline(config: Config, echo: Callable[[str], None] = print) -> dict[st
 
 
 def _short(summary: dict[str, Any]) -> str:
-    items = [f"{k}={v}" for k, v in summary.items() if k != "seconds" and isinstance(v, (int, float, str))]
+    items = [
+        f"{k}={v}"
+        for k, v in summary.items()
+        if k not in ("seconds", "status") and isinstance(v, (int, float, str))
+    ]
     return ", ".join(items[:6])

@@ -31,11 +31,19 @@ from .env import EnvConfig, RewardsConfig
 from .evaluation import EvalConfig, LoopConfig, ServeConfig
 from .llm import ExecutorConfig, LLMConfig
 from .retrieval import RetrievalConfig
-from .train import GRPOConfig, LoraConfig, SFTConfig
+from .train import GRPOStageConfig, LoraAdapterConfig, SFTStageConfig
 
 STAGES = ("datagen", "grpo", "teacher", "quality", "dataset", "sft", "eval")
+#: Keys that moved to one owner: an old config naming one fails with the new key.
+MOVED_KEYS = {
+    "teacher.top_k": "retrieval.top_k",
+    "env.top_k": "retrieval.top_k",
+    "teacher.min_score": "retrieval.min_score",
+    "env.index": "retrieval.index",
+}
 
 __all__ = [
+    "MOVED_KEYS",
     "STAGES",
     "ChunkingConfig",
     "Config",
@@ -45,15 +53,15 @@ __all__ = [
     "EnvConfig",
     "EvalConfig",
     "ExecutorConfig",
-    "GRPOConfig",
+    "GRPOStageConfig",
     "LLMConfig",
     "LoopConfig",
-    "LoraConfig",
+    "LoraAdapterConfig",
     "ParaphraseConfig",
     "QualityConfig",
     "RetrievalConfig",
     "RewardsConfig",
-    "SFTConfig",
+    "SFTStageConfig",
     "ServeConfig",
     "TeacherConfig",
     "config_to_dict",
@@ -81,8 +89,8 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
-    grpo: GRPOConfig = field(default_factory=GRPOConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOStageConfig = field(default_factory=GRPOStageConfig)
+    sft: SFTStageConfig = field(default_factory=SFTStageConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
@@ -95,6 +103,11 @@ class Config:
     def run_path(self) -> Path:
         """The run directory as a path."""
         return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
+
+    @property
+    def eval_top_k(self) -> int:
+        """Hits per search in both evaluation modes: ``eval.top_k`` when set, else ``retrieval.top_k``."""
+        return self.retrieval.top_k if self.eval.top_k is None else self.eval.top_k
 
 
 def preset_path(name: str) -> Path:
@@ -142,6 +155,9 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
 
 def _describe(exc: OmegaConfBaseException, source: str) -> str:
     key = getattr(exc, "full_key", None) or "?"
+    if key in MOVED_KEYS:
+        new = MOVED_KEYS[key]
+        return f"{source}: {key}: moved to {new} (one key for every stage that reads it); rename it to {new}"
     message = str(exc).splitlines()[0]
     allowed = ""
     parent = getattr(exc, "object_type", None)

@@ -144,15 +144,11 @@ class DatagenConfig:
 
 @dataclass
 class TeacherConfig:
-    """RAG teacher: answers training questions with retrieved context."""
+    """RAG teacher: answers training questions with retrieved context (``retrieval.index``,
+    ``retrieval.top_k`` and the ``retrieval.min_score`` cut-off choose the context)."""
 
     kind: str = field(
         default="llm", metadata={"help": "llm (any backend) or oracle (gold answers, for CPU demos)"}
-    )
-    top_k: int = field(default=3, metadata={"help": "max retrieved chunks in the prompt"})
-    min_score: Optional[float] = field(
-        default=None,
-        metadata={"help": "relevance cut-off (None = the calibrated default for the retriever kind)"},
     )
     max_new_tokens: int = field(default=256, metadata={"help": "answer budget"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
@@ -165,7 +161,6 @@ class TeacherConfig:
 
     def __post_init__(self) -> None:
         check_choice("teacher.kind", self.kind, ("llm", "oracle"))
-        check_range("teacher.top_k", self.top_k, 1)
         check_range("teacher.max_retries", self.max_retries, 0)
         for split in self.splits:
             check_choice("teacher.splits", split, ("train", "validation", "test"))

@@ -1,4 +1,4 @@
-"""Search environment and reward settings."""
+"""Search environment and reward settings (which index and top-k: :mod:`.retrieval`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from ._validate import ConfigError, check_choice, check_range
+from .llm import LLMConfig
 
 
 @dataclass
 class EnvConfig:
     """:class:`teacherforge.envs.SearchEnv` settings."""
 
-    index: str = field(default="original", metadata={"help": "original or paraphrased"})
     split: str = field(default="train", metadata={"help": "question split the env samples from"})
-    top_k: int = field(default=3, metadata={"help": "hits returned per search"})
     max_turns: int = field(default=4, metadata={"help": "turn budget per episode"})
     max_query_chars: int = field(default=512, metadata={"help": "longer queries are malformed"})
     max_observation_chars: int = field(default=8192, metadata={"help": "observations are cut to this"})
@@ -33,9 +32,7 @@ class EnvConfig:
     information_tag: str = field(default="information", metadata={"help": "tag name of search results"})
 
     def __post_init__(self) -> None:
-        check_choice("env.index", self.index, ("original", "paraphrased"))
         check_choice("env.split", self.split, ("train", "validation", "test"))
-        check_range("env.top_k", self.top_k, 1)
         check_range("env.max_turns", self.max_turns, 1)
         check_range("env.max_query_chars", self.max_query_chars, 1)
         check_range("env.max_observation_chars", self.max_observation_chars, 256)
@@ -58,6 +55,13 @@ class RewardsConfig:
     )
     weights: Dict[str, float] = field(default_factory=dict, metadata={"help": "reward name → weight"})
     on_error: str = field(default="zero", metadata={"help": "raise or zero (counted and logged)"})
+    judge: Optional[LLMConfig] = field(
+        default=None,
+        metadata={
+            "help": "the LLM behind the `judge` reward (required when it is weighted; set e.g. "
+            "rewards.judge.model); loaded at its first call"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_choice("rewards.on_error", self.on_error, ("raise", "zero"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from ._validate import check_choice, check_range
 
@@ -21,6 +21,13 @@ class EvalConfig:
         default_factory=list, metadata={"help": "models to compare: teacher, base, sft, grpo, or paths/ids"}
     )
     max_questions: int = field(default=0, metadata={"help": "0 = all"})
+    top_k: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "hits per search in both modes when evaluation is to differ from training "
+            "(None = retrieval.top_k)"
+        },
+    )
     native_modes_only: bool = field(
         default=False,
         metadata={
@@ -37,6 +44,8 @@ class EvalConfig:
         check_choice("eval.split", self.split, ("train", "validation", "test"))
         for mode in self.modes:
             check_choice("eval.modes", mode, ("fixed", "agentic"))
+        if self.top_k is not None:
+            check_range("eval.top_k", self.top_k, 1)
 
 
 @dataclass
@@ -68,9 +77,14 @@ class LoopConfig:
 
 @dataclass
 class ServeConfig:
-    """Retriever server."""
+    """``teacherforge serve retriever``: where it listens and what one request may hold."""
 
-    host: str = field(default="127.0.0.1", metadata={"help": "bind address"})
+    host: str = field(default="127.0.0.1", metadata={"help": "bind address (127.0.0.1: this machine only)"})
     port: int = field(default=8765, metadata={"help": "port"})
     max_batch: int = field(default=256, metadata={"help": "max queries per request"})
     max_query_chars: int = field(default=2048, metadata={"help": "max characters per query"})
+
+    def __post_init__(self) -> None:
+        check_range("serve.port", self.port, 0, 65535)
+        check_range("serve.max_batch", self.max_batch, 1)
+        check_range("serve.max_query_chars", self.max_query_chars, 1)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 from ._validate import check_choice, check_range
 
-BACKENDS = ("transformers", "openai", "vllm", "fake")
+#: ``custom``: your own :class:`~teacherforge.llm.LLMBackend`, ``model`` names its factory (``pkg.module:make``).
+BACKENDS = ("transformers", "openai", "vllm", "custom")
+#: Fields that change how a model is reached or priced, not what it answers.
+TRANSPORT_FIELDS = (
+    "concurrency",
+    "timeout_s",
+    "max_retries",
+    "batch_size",
+    "use_cache",
+    "price_per_million_prompt_tokens",
+    "price_per_million_completion_tokens",
+)
 
 
 @dataclass
@@ -17,7 +28,10 @@ class LLMConfig:
     backend: str = field(default="transformers", metadata={"help": f"one of {BACKENDS}"})
     model: str = field(
         default="smollm2-135m",
-        metadata={"help": "embedded name (smollm2-135m), HF model id, local path, or the served model name"},
+        metadata={
+            "help": "embedded name (smollm2-135m), HF model id, local path, the served model name, "
+            "or pkg.module:factory (backend custom)"
+        },
     )
     adapter: Optional[str] = field(default=None, metadata={"help": "path to a PEFT LoRA adapter"})
     base_url: Optional[str] = field(
@@ -44,6 +58,14 @@ class LLMConfig:
         check_range("llm.max_retries", self.max_retries, 0)
         check_range("llm.timeout_s", self.timeout_s, 0.001)
         check_choice("llm.dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
+
+    def answer_settings(self) -> dict[str, Any]:
+        """The fields that change what the model answers (what a stage's fingerprint reads).
+
+        >>> sorted(LLMConfig().answer_settings())
+        ['adapter', 'api_key_env', 'backend', 'base_url', 'device', 'dtype', 'model']
+        """
+        return {k: v for k, v in asdict(self).items() if k not in TRANSPORT_FIELDS}
 
 
 @dataclass

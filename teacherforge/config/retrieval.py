@@ -1,50 +1,111 @@
-"""Retrieval settings: embedder, index kind and fusion."""
+"""Retrieval settings: which index, how it is built, and how it is searched.
+
+**Build-time** keys (:data:`BUILD_KEYS`) decide the index files; an index records them in its
+``retriever.json`` and loading it under a config that disagrees fails (rebuild it, or set the key
+back). **Search-time** keys (:data:`SEARCH_KEYS`: which index, top-k, the relevance cut-off, the
+hybrid weight, HNSW ``ef_search``, IVF ``nprobe``) are read when the index is loaded, so a changed
+value applies to an existing index; so are the embedding batch size and cache, which change
+neither the index nor what a search returns.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from ._validate import check_choice, check_range
 
 KINDS = ("dense", "bm25", "hybrid")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 STEMMERS = ("english", "none")
+INDEXES = ("original", "paraphrased")
+#: Keys that decide the index files: changing one needs a rebuild (`teacherforge datagen` or `index`).
+BUILD_KEYS = ("kind", "embedder", "index_type", "bm25_stemmer", "hnsw_m", "ivf_nlist")
+#: Search-time keys that change what a search returns (a stage that searches reruns when one changes).
+SEARCH_KEYS = ("index", "top_k", "min_score", "hybrid_dense_weight", "hnsw_ef_search", "ivf_nprobe")
 
 
 @dataclass
 class RetrievalConfig:
-    """How chunks are indexed and searched (see :class:`teacherforge.retrieval.Retriever`)."""
+    """How chunks are indexed and searched (see :class:`teacherforge.retrieval.Retriever`).
 
+    One place for the settings several stages read: ``index`` and ``top_k`` are what the
+    teacher, the environment (GRPO, warm start, ``ask``, ``env play``) and both evaluation
+    modes search; ``min_score`` is the relevance cut-off of the fixed-context prompts (teacher
+    and fixed evaluation).
+    """
+
+    index: str = field(
+        default="original",
+        metadata={
+            "help": f"search-time: the run dir's index that every stage searches, one of {INDEXES} "
+            "(paraphrased: hits map back to the original chunk ids)"
+        },
+    )
+    top_k: int = field(
+        default=3,
+        metadata={"help": "search-time: hits per search (teacher context, env searches, evaluation)"},
+    )
+    min_score: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "search-time: relevance cut-off of fixed-context prompts (teacher, fixed eval); "
+            "None = the calibrated default for the retriever kind"
+        },
+    )
     kind: str = field(
         default="hybrid",
         metadata={
-            "help": f"one of {KINDS}; hybrid measured best on the bundled corpus (benchmarks/answer_at_k.py)"
+            "help": f"build-time: one of {KINDS}; hybrid measured best on the bundled corpus "
+            "(benchmarks/answer_at_k.py)"
         },
     )
     embedder: str = field(
         default="minilm",
-        metadata={"help": "embedded name (minilm), sentence-transformers model id or local path"},
+        metadata={"help": "build-time: embedded name (minilm), sentence-transformers model id or local path"},
     )
-    index_type: str = field(default="flat", metadata={"help": f"FAISS index, one of {INDEX_TYPES}"})
-    hybrid_dense_weight: float = field(
-        default=0.4,
-        metadata={"help": "weight of the normalised dense score in hybrid fusion (BM25 gets 1 - this)"},
+    index_type: str = field(
+        default="flat", metadata={"help": f"build-time: FAISS index, one of {INDEX_TYPES}"}
     )
     bm25_stemmer: str = field(
-        default="english", metadata={"help": "BM25 stemming: a PyStemmer language (english) or none"}
+        default="english",
+        metadata={"help": "build-time: BM25 stemming, a PyStemmer language (english) or none"},
     )
-    top_k: int = field(default=5, metadata={"help": "default number of hits"})
+    hnsw_m: int = field(default=32, metadata={"help": "build-time: HNSW graph degree"})
+    ivf_nlist: int = field(default=0, metadata={"help": "build-time: IVF lists (0 = 4*sqrt(n))"})
+    hybrid_dense_weight: float = field(
+        default=0.4,
+        metadata={
+            "help": "search-time: weight of the normalised dense score in hybrid fusion (BM25 gets 1 - this)"
+        },
+    )
+    hnsw_ef_search: int = field(default=128, metadata={"help": "search-time: HNSW search breadth"})
+    ivf_nprobe: int = field(default=16, metadata={"help": "search-time: IVF lists probed per query"})
     batch_size: int = field(default=64, metadata={"help": "texts per embedding batch"})
     embedding_cache: bool = field(default=True, metadata={"help": "cache embeddings by text hash"})
-    hnsw_m: int = field(default=32, metadata={"help": "HNSW graph degree"})
-    hnsw_ef_search: int = field(default=128, metadata={"help": "HNSW search breadth"})
-    ivf_nlist: int = field(default=0, metadata={"help": "IVF lists (0 = 4*sqrt(n))"})
-    ivf_nprobe: int = field(default=16, metadata={"help": "IVF lists probed per query"})
 
     def __post_init__(self) -> None:
+        check_choice("retrieval.index", self.index, INDEXES)
+        check_range("retrieval.top_k", self.top_k, 1)
         check_choice("retrieval.kind", self.kind, KINDS)
         check_choice("retrieval.index_type", self.index_type, INDEX_TYPES)
-        check_range("retrieval.hybrid_dense_weight", self.hybrid_dense_weight, 0.0, 1.0)
-        check_range("retrieval.top_k", self.top_k, 1)
         check_choice("retrieval.bm25_stemmer", self.bm25_stemmer, STEMMERS)
+        check_range("retrieval.hnsw_m", self.hnsw_m, 2)
+        check_range("retrieval.ivf_nlist", self.ivf_nlist, 0)
+        check_range("retrieval.hybrid_dense_weight", self.hybrid_dense_weight, 0.0, 1.0)
+        check_range("retrieval.hnsw_ef_search", self.hnsw_ef_search, 1)
+        check_range("retrieval.ivf_nprobe", self.ivf_nprobe, 1)
         check_range("retrieval.batch_size", self.batch_size, 1)
+
+    def build_settings(self) -> dict[str, Any]:
+        """The build-time keys that shape an index of this kind and index type, with their values.
+
+        >>> RetrievalConfig(kind="dense", index_type="hnsw").build_settings()
+        {'kind': 'dense', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
+        """
+        used = {
+            "bm25_stemmer": self.kind in ("bm25", "hybrid"),
+            "hnsw_m": self.index_type == "hnsw",
+            "ivf_nlist": self.index_type == "ivf",
+        }
+        return {key: getattr(self, key) for key in BUILD_KEYS if used.get(key, True)}

@@ -9,7 +9,7 @@ from ._validate import ConfigError, check_choice, check_range
 
 
 @dataclass
-class LoraConfig:
+class LoraAdapterConfig:
     """PEFT LoRA adapter settings."""
 
     r: int = field(default=16, metadata={"help": "rank"})
@@ -22,11 +22,11 @@ class LoraConfig:
 
 
 @dataclass
-class GRPOConfig:
+class GRPOStageConfig:
     """GRPO on the search environment (see :mod:`teacherforge.trainers.grpo`)."""
 
     model: str = field(default="smollm2-135m", metadata={"help": "policy: embedded name, HF id or path"})
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    lora: LoraAdapterConfig = field(default_factory=LoraAdapterConfig)
     num_generations: int = field(default=4, metadata={"help": "group size"})
     batch_size: int = field(default=4, metadata={"help": "completions per step (multiple of group size)"})
     learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate"})
@@ -107,11 +107,11 @@ class GRPOConfig:
 
 
 @dataclass
-class SFTConfig:
+class SFTStageConfig:
     """Supervised fine-tuning of the student on the teacher dataset."""
 
     model: str = field(default="smollm2-135m", metadata={"help": "student: embedded name, HF id or path"})
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    lora: LoraAdapterConfig = field(default_factory=LoraAdapterConfig)
     qlora: bool = field(default=False, metadata={"help": "4-bit base (bitsandbytes + GPU)"})
     batch_size: int = field(default=4, metadata={"help": "per-device batch size"})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "accumulation"})

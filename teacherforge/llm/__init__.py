@@ -2,8 +2,9 @@
 
 ``build_backend(cfg)`` turns an :class:`~teacherforge.config.LLMConfig` into a backend:
 ``transformers`` (local HF model, default the embedded SmolLM2), ``openai`` (any
-OpenAI-compatible server), ``vllm`` (in-process engine, GPU extra) or ``fake`` (``model``
-is a dotted ``pkg.module:factory`` returning a backend; used by tests). Given a
+OpenAI-compatible server), ``vllm`` (in-process engine, GPU extra) or ``custom`` (your own
+backend: ``model`` is a dotted ``pkg.module:factory`` returning any object with the
+:class:`LLMBackend` interface; the tests plug their scripted :class:`FakeBackend` in this way). Given a
 ``cache_path``, the backend is wrapped in a :class:`CachedBackend`.
 
 Heavy backends are imported on first use, so ``import teacherforge.llm`` stays cheap.
@@ -60,14 +61,14 @@ def __getattr__(name: str) -> Any:
 
 
 def load_factory(spec: str) -> Any:
-    """Resolve ``"pkg.module:factory"`` and return ``factory()``."""
+    """Resolve ``"pkg.module:factory"`` and return ``factory()`` (the ``custom`` backend)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"llm.model for backend 'fake' must be 'pkg.module:factory', got {spec!r}")
+        raise ValueError(f"llm.model for backend 'custom' must be 'pkg.module:factory', got {spec!r}")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"llm.model {spec!r}: cannot import the fake backend factory ({exc})") from exc
+        raise ValueError(f"llm.model {spec!r}: cannot import the custom backend factory ({exc})") from exc
     return factory()
 
 
@@ -85,7 +86,7 @@ def build_backend(
         from teacherforge.llm.ray_backend import RayBackend
 
         backend = RayBackend(cfg, num_workers=executor.workers, address=executor.address)
-    elif cfg.backend == "fake":
+    elif cfg.backend == "custom":
         backend = load_factory(cfg.model)
     elif cfg.backend == "transformers":
         from teacherforge.llm.transformers_backend import TransformersBackend
@@ -102,7 +103,9 @@ def build_backend(
 
         backend = VLLMBackend.from_config(cfg)
     else:  # LLMConfig validates this; kept for direct callers
-        raise ValueError(f"llm.backend {cfg.backend!r} unknown; allowed: transformers, openai, vllm, fake")
+        from teacherforge.config.llm import BACKENDS
+
+        raise ValueError(f"llm.backend {cfg.backend!r} unknown; allowed: {', '.join(BACKENDS)}")
     if cache_path is not None and cfg.use_cache:
         from teacherforge.llm.cache import CachedBackend
 

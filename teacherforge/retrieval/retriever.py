@@ -11,6 +11,11 @@ Directory layout (written to a temporary sibling and renamed into place)::
     chunks.jsonl     one Chunk record per row (so hits carry text after a load)
     index.faiss      FAISS index of the row embeddings (always present)
     bm25/            bm25s index (kinds bm25 and hybrid)
+
+The settings in ``retriever.json`` describe the build. Loading with a config
+(``Retriever.load(dir, config)``) applies that config's search-time settings (top-k, hybrid
+weight, HNSW ``ef_search``, IVF ``nprobe``) and refuses a config whose build-time settings
+(:meth:`~teacherforge.config.RetrievalConfig.build_settings`) differ from the index's.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from teacherforge.config import RetrievalConfig
+from teacherforge.config import ConfigError, RetrievalConfig
 from teacherforge.types import Chunk, Hit
 from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 
@@ -244,12 +249,19 @@ class Retriever:
         return target
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], embedder: Embedder | None = None) -> Retriever:
-        """Read a directory written by :meth:`save`.
+    def load(
+        cls,
+        directory: str | os.PathLike[str],
+        config: RetrievalConfig | None = None,
+        embedder: Embedder | None = None,
+    ) -> Retriever:
+        """Read a directory written by :meth:`save`, searching with ``config``'s search-time settings.
 
+        Without ``config`` the index searches as it was built (the settings in ``retriever.json``).
         Raises ``FileNotFoundError`` naming the directory when it is missing or unreadable,
-        and ``ValueError`` when ``embedder`` (or the installed model of the recorded name)
-        differs from the one that built the index.
+        :class:`~teacherforge.config.ConfigError` when a build-time setting of ``config`` differs
+        from the index's, and ``ValueError`` when ``embedder`` (or the installed model of the
+        recorded name) differs from the one that built the index.
         """
         directory = Path(directory)
         meta_path = directory / META_FILE
@@ -260,7 +272,7 @@ class Retriever:
         try:
             meta = read_json(meta_path)
             known = {f.name for f in dataclasses.fields(RetrievalConfig)}
-            config = RetrievalConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            built = RetrievalConfig(**{k: v for k, v in meta["config"].items() if k in known})
             index = dense.load_index(directory / FAISS_FILE)
             chunks = [Chunk.from_json(r) for r in read_jsonl(directory / CHUNKS_FILE)]
             ids = read_json(directory / IDS_FILE)
@@ -276,6 +288,10 @@ class Retriever:
                 f"{directory}: {IDS_FILE}, {CHUNKS_FILE} and {FAISS_FILE} disagree on the rows; "
                 f"{_rebuild_hint(directory)}"
             )
+        if config is None:
+            config = built
+        else:
+            check_build_settings(directory, built, config)
         recorded = meta["embedder"]
         if embedder is None:
             embedder = Embedder(recorded["name"], config.batch_size, config.embedding_cache)
@@ -300,6 +316,18 @@ class Retriever:
         )
 
 
+def check_build_settings(directory: Path, built: RetrievalConfig, config: RetrievalConfig) -> None:
+    """Raise :class:`~teacherforge.config.ConfigError` naming the first build-time key on which
+    ``config`` differs from the settings ``built`` the index in ``directory``."""
+    for key, value in built.build_settings().items():
+        if getattr(config, key) != value:
+            raise ConfigError(
+                f"{directory}: retrieval.{key}: the index was built with {value!r} but the config says "
+                f"{getattr(config, key)!r}; rebuild the index (`teacherforge datagen`, or `teacherforge "
+                f"index` for a standalone one) or set retrieval.{key}={value}"
+            )
+
+
 def _describe(identity: dict[str, Any]) -> str:
     weights = identity.get("weights_sha256") or "unhashed"
     return f"{identity.get('name')!r} (dim {identity.get('dim')}, weights {weights})"
@@ -319,6 +347,11 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def is_index(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` holds a retriever written by :meth:`Retriever.save`."""
+    return (Path(directory) / META_FILE).is_file()
 
 
 def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from teacherforge.config import load_config
 from teacherforge.workspace import read_json, read_jsonl
 from tests.envs._envkit import CHUNK_TEXTS, QUESTIONS, write_run_dir
 
-WRONG = "fake:tests.trainers.eval_fakes:wrong"
+WRONG = "custom:tests.trainers.eval_fakes:wrong"
 
 
 def _parent_run(tmp_path, *overrides: str):
@@ -21,7 +21,8 @@ def _parent_run(tmp_path, *overrides: str):
         [
             f"run_dir={run}",
             "teacher.kind=oracle",
-            "teacher.min_score=0.0",
+            "retrieval.kind=bm25",
+            "retrieval.min_score=0.0",
             "quality.redact=false",
             "loop.retrain=[]",
             "loop.rounds=1",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from teacherforge.config import Config, ConfigError, load_config, preset_path
+from teacherforge.config import MOVED_KEYS, Config, ConfigError, RetrievalConfig, load_config, preset_path
+from teacherforge.config.retrieval import BUILD_KEYS, SEARCH_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,13 @@ def test_valid_yaml_loads(tmp_path):
         ("retrieval:\n  kind: fancy\n", "retrieval.kind"),
         ("datagen:\n  chunking:\n    overlap: 5000\n", "datagen.chunking.overlap"),
         ("stages: [datagen, cook]\n", "stages"),
-        ("grpo:\n  batch_size: 6\n  num_generations: 4\n", "grpo.batch_size"),
+        (
+            "grpo:\n  batch_size: 6\n  num_generations: 4\n",
+            "grpo.batch_size: 6 must be a multiple of grpo.num_generations (4)",
+        ),
+        ("env:\n  search_tag: x\n  answer_tag: x\n", "env.*_tag: tag names must be distinct"),
+        ("eval:\n  top_k: 0\n", "eval.top_k"),
+        ("serve:\n  max_batch: 0\n", "serve.max_batch"),
         ("bogus_section: 1\n", "bogus_section"),
     ],
 )
@@ -56,6 +63,38 @@ def test_unknown_key_lists_allowed_keys():
         load_config(None, ["retrieval.kindd=dense"])
     assert "retrieval.kindd" in str(err.value)
     assert "'kind'" in str(err.value)
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_KEYS))
+def test_moved_keys_fail_naming_the_new_key(tmp_path, old):
+    section, key = old.split(".")
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{section}:\n  {key}: 1\n")
+    for source, attempt in (
+        (str(path), lambda: load_config(str(path))),
+        ("defaults", lambda: load_config(None, [f"{old}=1"])),
+    ):
+        with pytest.raises(ConfigError) as err:
+            attempt()
+        assert (
+            str(err.value)
+            == f"{source}: {old}: moved to {MOVED_KEYS[old]} (one key for every stage that reads it); rename it to {MOVED_KEYS[old]}"
+        )
+
+
+def test_one_top_k_for_every_stage_and_eval_apart_only_when_set():
+    cfg = load_config(None, ["retrieval.top_k=2"])
+    assert cfg.retrieval.top_k == 2 and cfg.eval.top_k is None and cfg.eval_top_k == 2
+    assert load_config(None, ["retrieval.top_k=2", "eval.top_k=5"]).eval_top_k == 5
+    assert (
+        not hasattr(cfg.teacher, "top_k") and not hasattr(cfg.env, "top_k") and not hasattr(cfg.env, "index")
+    )
+
+
+def test_retrieval_keys_are_build_time_or_search_time():
+    fields = {f for f in RetrievalConfig.__dataclass_fields__}
+    runtime = {"batch_size", "embedding_cache"}  # neither shapes the index nor changes what a search returns
+    assert set(BUILD_KEYS).isdisjoint(SEARCH_KEYS) and set(BUILD_KEYS) | set(SEARCH_KEYS) | runtime == fields
 
 
 def test_bad_override_syntax():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import teacherforge.llm.cache
-from teacherforge.config import LLMConfig
+from teacherforge.config import ConfigError, LLMConfig
 from teacherforge.llm import CachedBackend, CacheLocked, FakeBackend, build_backend
 from teacherforge.types import GenerationParams, messages
 
@@ -210,27 +210,32 @@ def test_thread_safe_within_a_process(tmp_path: Path) -> None:
     assert len(cached) == 4 * 7 * 2 and cached.misses == 56 and cached.hits == 56
 
 
-def test_build_backend_loads_a_fake_factory_and_wraps_it_in_the_cache(tmp_path: Path, monkeypatch) -> None:
+def test_custom_backend_loads_a_factory_and_wraps_it_in_the_cache(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "scripted_llm.py").write_text(
         "from teacherforge.llm import FakeBackend\n"
         "def make():\n    return FakeBackend(['scripted'], identity='fake:scripted')\n",
         encoding="utf-8",
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = LLMConfig(backend="fake", model="scripted_llm:make")
+    cfg = LLMConfig(backend="custom", model="scripted_llm:make")
     plain = build_backend(cfg)
     assert isinstance(plain, FakeBackend) and plain.identity == "fake:scripted"
     cached = build_backend(cfg, cache_path=tmp_path / "cache.sqlite")
     assert isinstance(cached, CachedBackend) and cached.identity == "fake:scripted"
     assert cached.generate(["x"], GenerationParams())[0].text == "scripted"
     uncached = build_backend(
-        LLMConfig(backend="fake", model="scripted_llm:make", use_cache=False), tmp_path / "c2"
+        LLMConfig(backend="custom", model="scripted_llm:make", use_cache=False), tmp_path / "c2"
     )
     assert isinstance(uncached, FakeBackend)
     with pytest.raises(ValueError, match=r"pkg\.module:factory"):
-        build_backend(LLMConfig(backend="fake", model="no_colon"))
+        build_backend(LLMConfig(backend="custom", model="no_colon"))
     with pytest.raises(ValueError, match="cannot import"):
-        build_backend(LLMConfig(backend="fake", model="scripted_llm:missing"))
+        build_backend(LLMConfig(backend="custom", model="scripted_llm:missing"))
+
+
+def test_the_scripted_double_is_no_backend_choice() -> None:
+    with pytest.raises(ConfigError, match=r"llm\.backend.*'fake'.*custom"):
+        LLMConfig(backend="fake", model="scripted_llm:make")
 
 
 def test_live_backend_is_refused(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 import teacherforge.retrieval.dense as dense_module
 import teacherforge.retrieval.embedder as embedder_module
 import teacherforge.retrieval.retriever as retriever_module
-from teacherforge.config import ChunkingConfig, RetrievalConfig
+from teacherforge.config import ChunkingConfig, ConfigError, RetrievalConfig
 from teacherforge.datagen.chunking import chunk_documents
 from teacherforge.datagen.loaders import Document
 from teacherforge.retrieval import Embedder, Retriever
@@ -210,6 +210,77 @@ def test_mismatched_embedder_is_refused(
     (real / "retriever.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="weights 0000000000000000"):
         Retriever.load(real)
+
+
+def test_search_time_settings_given_at_load_apply(small_chunks: list[Chunk], tmp_path: Path) -> None:
+    """An index built with hybrid weight A and top-k 5 searches with weight B and top-k 2 when the
+    config says so; without a config it searches as built."""
+    built_a = RetrievalConfig(kind="hybrid", hybrid_dense_weight=0.0, top_k=5)
+    config_b = RetrievalConfig(kind="hybrid", hybrid_dense_weight=1.0, top_k=2)
+    out = Retriever.build(small_chunks, built_a, embedder=HashEmbedder()).save(tmp_path / "index")
+    fresh_b = Retriever.build(small_chunks, config_b, embedder=HashEmbedder())
+    queries = ["oxygen tank pressure", "recovery ship crew", "service module"]
+    as_built = Retriever.load(out, embedder=HashEmbedder())
+    loaded_b = Retriever.load(out, config_b, embedder=HashEmbedder())
+    assert as_built.config.hybrid_dense_weight == 0.0 and loaded_b.config.hybrid_dense_weight == 1.0
+    assert loaded_b.search(queries, 4) == fresh_b.search(queries, 4)
+    assert loaded_b.search(queries, 4) != as_built.search(queries, 4)
+    assert [len(h) for h in loaded_b.search(queries)] == [2, 2, 2]  # top_k of the config
+    assert [len(h) for h in as_built.search(queries)] == [5, 5, 5]
+
+
+def test_ann_search_knobs_given_at_load_apply(tmp_path: Path) -> None:
+    chunks = [
+        Chunk(chunk_id=f"c{i}", doc_id="d", source="d", text=f"word{i} topic{i % 7}") for i in range(100)
+    ]
+    for index_type, knob, value in (("hnsw", "hnsw_ef_search", 9), ("ivf", "ivf_nprobe", 1)):
+        built = RetrievalConfig(kind="dense", index_type=index_type, ivf_nlist=2)  # 2 lists: nprobe 1 < 2
+        out = Retriever.build(chunks, built, embedder=HashEmbedder()).save(tmp_path / index_type)
+        loaded = Retriever.load(out, dataclasses.replace(built, **{knob: value}), embedder=HashEmbedder())
+        faiss_index = loaded.index
+        assert (faiss_index.hnsw.efSearch if index_type == "hnsw" else faiss_index.nprobe) == value
+
+
+def test_build_time_mismatch_fails_naming_key_values_and_fix(
+    small_chunks: list[Chunk], tmp_path: Path
+) -> None:
+    built = RetrievalConfig(kind="hybrid", index_type="flat")
+    out = Retriever.build(small_chunks, built, embedder=HashEmbedder()).save(tmp_path / "index")
+    for key, value, shown in (("kind", "dense", "'hybrid'"), ("index_type", "hnsw", "'flat'")):
+        with pytest.raises(ConfigError) as info:
+            Retriever.load(out, dataclasses.replace(built, **{key: value}), embedder=HashEmbedder())
+        message = str(info.value)
+        assert "\n" not in message and str(out) in message
+        assert f"retrieval.{key}: the index was built with {shown} but the config says {value!r}" in message
+        assert "rebuild the index (`teacherforge datagen`" in message
+        assert f"set retrieval.{key}={shown.strip(chr(39))}" in message
+    # keys that do not shape this index (HNSW degree of a flat index) are not compared
+    assert Retriever.load(out, dataclasses.replace(built, hnsw_m=8), embedder=HashEmbedder())
+
+
+def test_run_layout_loads_with_the_config_settings_cached_per_settings(
+    small_chunks: list[Chunk], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one loader of a run dir's index passes the config's settings and caches per settings."""
+    from teacherforge.run import RunLayout
+
+    monkeypatch.setattr(retriever_module, "Embedder", lambda name, *args: _NamedHashEmbedder(name))
+    built = RetrievalConfig(kind="hybrid", hybrid_dense_weight=0.4)
+    Retriever.build(small_chunks, built, embedder=_NamedHashEmbedder("hash")).save(tmp_path / "index")
+    layout = RunLayout(tmp_path)
+    weighted = dataclasses.replace(built, hybrid_dense_weight=0.9)
+    first = layout.retriever("original", weighted)
+    assert first.config.hybrid_dense_weight == 0.9
+    assert layout.retriever("original", dataclasses.replace(built, hybrid_dense_weight=0.9)) is first
+    assert layout.retriever("original", built).config.hybrid_dense_weight == 0.4
+    with pytest.raises(ConfigError, match=r"retrieval\.kind"):
+        layout.retriever("original", dataclasses.replace(built, kind="bm25"))
+
+
+class _NamedHashEmbedder(HashEmbedder):
+    """The hashing double under the name ``Retriever.load`` asks for (no weights on disk)."""
+
+    path = ""
 
 
 def test_repeated_chunk_ids_collapse_to_one_hit() -> None:

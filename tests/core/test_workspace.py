@@ -10,6 +10,7 @@ import pytest
 from teacherforge.workspace import (
     RunDir,
     RunDirLocked,
+    Step,
     atomic_path,
     atomic_write_json,
     atomic_write_jsonl,
@@ -37,21 +38,23 @@ def test_jsonl_round_trip_and_bad_line(tmp_path):
         read_jsonl(path)
 
 
-def test_manifest_records_steps_and_config(tmp_path):
-    cfg = {"name": "t", "seed": 1}
-    with RunDir(tmp_path / "run", config=cfg) as run:
-        with run.step("chunk", params={"size": 10}, inputs=["corpus"]) as step:
+def test_manifest_records_each_steps_config(tmp_path):
+    with RunDir(tmp_path / "run") as run:
+        with run.step(Step("chunk", {"datagen.chunking.size": 10})) as step:
             step.outputs["chunks"] = "chunks.jsonl"
             step.counts["chunks"] = 3
-        with run.step("chunk", params={"size": 20}) as step:
+        with run.step(Step("chunk", {"datagen.chunking.size": 20})) as step:
             step.counts["chunks"] = 5
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["config"] == cfg
-    assert manifest["config_hash"] == stable_hash(cfg)
+    assert "config" not in manifest and "config_hash" not in manifest
     assert "torch" in manifest["versions"] or "teacherforge" in manifest["versions"]
     assert [s["name"] for s in manifest["steps"]] == ["chunk"], "a rerun replaces the step record"
     assert manifest["steps"][0]["counts"] == {"chunks": 5}
-    assert manifest["steps"][0]["finished_at"]
+    assert manifest["steps"][0]["config"] == {"datagen.chunking.size": 20}
+    assert manifest["steps"][0]["finished_at"] and manifest["steps"][0]["status"] == "done"
+    assert manifest["steps"][0]["fingerprint"] == stable_hash(
+        {"config": {"datagen.chunking.size": 20}, "inputs": {}}
+    )
 
 
 def _try_lock(path, queue):

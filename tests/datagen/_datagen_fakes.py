@@ -93,7 +93,7 @@ def make_corpus(root: str | os.PathLike[str]) -> None:
 #: ``--set`` overrides that run the datagen stage on :func:`make_corpus` with the scripted backend.
 OVERRIDES = [
     "datagen.generator=llm",
-    "datagen.llm.backend=fake",
+    "datagen.llm.backend=custom",
     "datagen.chunking.size=250",
     "datagen.chunking.min_chars=20",
     "datagen.batch_size=4",

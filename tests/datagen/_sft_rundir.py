@@ -176,7 +176,7 @@ def teacher_responder(prompt, sample_index: int) -> str:
 
 
 def fake_teacher():
-    """Factory for ``llm.backend: fake`` configs (``llm.model: tests.datagen._sft_rundir:fake_teacher``)."""
+    """Factory for ``llm.backend: custom`` configs (``llm.model: tests.datagen._sft_rundir:fake_teacher``)."""
     from teacherforge.llm import FakeBackend
 
     return FakeBackend(teacher_responder, identity="fake-teacher")

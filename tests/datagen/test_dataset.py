@@ -7,9 +7,9 @@ import pytest
 from teacherforge.config import load_config
 from teacherforge.datagen.dataset import run_dataset
 from teacherforge.datagen.quality import run_quality
-from teacherforge.datagen.rag_prompt import NOT_IN_CONTEXT
 from teacherforge.datagen.teacher import run_teacher
 from teacherforge.llm import FakeBackend
+from teacherforge.rag import NOT_IN_CONTEXT
 from teacherforge.workspace import read_json, read_jsonl
 from tests.datagen._sft_rundir import build_run_dir, teacher_responder
 
@@ -36,7 +36,8 @@ def _config(run_dir, *overrides):
         None,
         [
             f"run_dir={run_dir}",
-            "teacher.min_score=0.5",
+            "retrieval.kind=bm25",
+            "retrieval.min_score=0.5",
             "teacher.splits=[train,validation,test]",
             "quality.embedding_check=false",
             *overrides,
@@ -154,7 +155,9 @@ def test_cli_commands_run_the_stages(run_dir, capsys):
         "--run-dir",
         str(run_dir),
         "--set",
-        "teacher.min_score=0.5",
+        "retrieval.kind=bm25",
+        "--set",
+        "retrieval.min_score=0.5",
         "--set",
         "quality.embedding_check=false",
         "--set",

@@ -135,7 +135,7 @@ def test_non_utf8_text_is_decoded_and_encoding_recorded(tmp_path: Path) -> None:
 
 def test_normalisation() -> None:
     raw = "e\u0301t\u00e9\x00\x1b[0m\r\nline\t two   \r\r\r\rend\f"
-    assert loaders_formats.normalize_text(raw) == "\u00e9t\u00e9[0m\nline\t two\n\nend"
+    assert loaders_formats.clean_extracted_text(raw) == "\u00e9t\u00e9[0m\nline\t two\n\nend"
 
 
 def test_summary_lists_failures_and_skips(tmp_path: Path) -> None:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import doctest
 from collections import Counter
 
-import pytest
-
 from teacherforge.config import RetrievalConfig
 from teacherforge.datagen import paraphrase
 from teacherforge.datagen.paraphrase import clean_paraphrase, index_rows, paraphrase_chunks
-from teacherforge.datagen.validation import is_refusal
 from teacherforge.llm import FakeBackend, prompt_text
 from teacherforge.retrieval import Retriever
 from teacherforge.types import Chunk, GenerationParams
@@ -111,41 +108,6 @@ def test_max_chunks_paraphrases_only_the_first_chunks():
         "r-2": "not_paraphrased",
         "r-3": "not_paraphrased",
     }
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I'm sorry, but I can't help with that.",
-        "As an AI language model, I cannot paraphrase this.",
-        "I apologize, the request is unclear.",
-        "Unfortunately, I am unable to rewrite the passage.",
-        "The text does not mention any pressure values.",
-        "I do not have access to the document.",
-        "I cannot provide a paraphrase of this content.",
-        "Please provide the text you want rewritten.",
-        "There is no information about the crew in the passage.",
-        "I am just an AI assistant.",
-        "I won't rewrite this.",
-        "This cannot be determined from the passage.",
-    ],
-)
-def test_refusal_detector_catches_refusals(text):
-    assert is_refusal(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "The crew could not use the service module engine after the explosion.",
-        "Mission control was unable to restore power to the fuel cells.",
-        "No damage to the heat shield was found during the inspection.",
-        "The astronauts apologized to nobody; they simply worked the checklist.",
-        "Lovell said the spacecraft was venting something into space.",
-    ],
-)
-def test_refusal_detector_keeps_technical_prose(text):
-    assert not is_refusal(text)
 
 
 def test_clean_paraphrase_and_doctests():

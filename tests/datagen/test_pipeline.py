@@ -72,7 +72,7 @@ def test_llm_run_writes_every_output_with_counts(toy, capsys):
     assert (
         steps["questions"]["tokens"]["completion_tokens"] > 0 and "estimated_cost_usd" in steps["questions"]
     )
-    assert all(s["params_hash"] and s["seconds"] >= 0 for s in steps.values())
+    assert all(s["fingerprint"] and s["status"] == "done" and s["seconds"] >= 0 for s in steps.values())
     paraphrases = read_jsonl(run / "paraphrases.jsonl")
     refused = next(c["chunk_id"] for c in chunks if "REFUSE" in c["text"])
     assert {r["chunk_id"] for r in paraphrases if r["fallback"]} == {refused}

@@ -15,9 +15,9 @@ from teacherforge.datagen import grounding, redact
 from teacherforge.datagen.quality import process_records, run_quality
 from teacherforge.datagen.redact import Redactor, iban_valid, luhn_valid
 from teacherforge.datagen.review import ReviewStore
-from teacherforge.datagen.schema import read_records
 from teacherforge.datagen.teacher import run_teacher
 from teacherforge.llm import FakeBackend
+from teacherforge.records import read_teacher_records
 from teacherforge.workspace import read_json, read_jsonl
 from tests.datagen._sft_rundir import build_run_dir, teacher_responder
 
@@ -322,11 +322,17 @@ def test_run_quality_exports_review_and_reruns_idempotently(run_dir):
         return teacher_responder(prompt, i)
 
     config = load_config(
-        None, [f"run_dir={run_dir}", "teacher.min_score=0.5", "quality.embedding_check=false"]
+        None,
+        [
+            f"run_dir={run_dir}",
+            "retrieval.kind=bm25",
+            "retrieval.min_score=0.5",
+            "quality.embedding_check=false",
+        ],
     )
     run_teacher(config, backend=FakeBackend(responder))
     summary = run_quality(config)
-    records = read_records(run_dir / "teacher.jsonl")
+    records = read_teacher_records(run_dir / "teacher.jsonl")
     review = read_jsonl(run_dir / "review.jsonl")
     assert (run_dir / "teacher_raw.jsonl").exists()
     assert review and all(r["metadata"]["review_status"] == "pending" for r in review)
@@ -341,7 +347,7 @@ def test_run_quality_exports_review_and_reruns_idempotently(run_dir):
     # a reviewer approves one record; rerunning quality keeps the decision and does not double the trace
     ReviewStore(run_dir).decide(review[0]["id"], "approve")
     run_quality(config)
-    again = {r["id"]: r for r in read_records(run_dir / "teacher.jsonl")}
+    again = {r["id"]: r for r in read_teacher_records(run_dir / "teacher.jsonl")}
     approved = again[review[0]["id"]]
     assert approved["metadata"]["review_status"] == "approved"
     names = [s["name"] for s in approved["trace"]["processing_steps"]]

@@ -1,5 +1,5 @@
 """Test doubles and data for the environment tests: ten hand-written chunks with questions and
-paraphrases, a fast keyword retriever, a character tokenizer."""
+paraphrases, a fast keyword retriever, a character tokenizer, a task over them."""
 
 from __future__ import annotations
 
@@ -102,6 +102,22 @@ class KeywordRetriever:
                 [Hit(cid, score, rank, self.texts[cid]) for rank, (score, cid) in enumerate(scored[:k], 1)]
             )
         return out
+
+
+def make_task(retriever=None, questions=None, rubric="autodidact", top_k: int = 2, **env):
+    """A :class:`SearchTask` over the tiny corpus: keyword retriever, every question, ``top_k``
+    hits, ``env`` overriding :class:`EnvConfig` fields (default ``max_turns=4``)."""
+    from teacherforge.config import EnvConfig
+    from teacherforge.envs.task import SearchTask
+    from teacherforge.rewards import load_rubric
+
+    return SearchTask(
+        EnvConfig(**{"max_turns": 4, **env}),
+        retriever if retriever is not None else KeywordRetriever(),
+        questions if questions is not None else question_records(),
+        load_rubric(rubric) if isinstance(rubric, str) else rubric,
+        top_k=top_k,
+    )
 
 
 EOS = 0

@@ -7,10 +7,9 @@ import dataclasses
 import json
 
 import pytest
-from _envkit import EOS, CharTokenizer, KeywordRetriever, question_records
+from _envkit import EOS, CharTokenizer, KeywordRetriever, make_task, question_records
 
 from teacherforge.cli import main
-from teacherforge.config import EnvConfig
 from teacherforge.envs import Episode, RolloutDriver, SearchEnv, save_trajectories
 from teacherforge.llm import FakeBackend
 from teacherforge.llm.base import truncate_at_stop
@@ -41,7 +40,7 @@ SCRIPTS = {
     ],
 }
 QUESTIONS = [r for r in question_records() if r["question"] in SCRIPTS]
-CONFIG = EnvConfig(top_k=2, max_turns=4)
+MAX_TURNS = 4
 PARAMS = GenerationParams(max_new_tokens=64, temperature=0.0)
 STOPS = ("</search>", "</answer>")
 
@@ -95,8 +94,8 @@ def turn_text(full: str) -> str:
     return text + next(s for s in STOPS if full[len(text) :].startswith(s)) if stopped else text
 
 
-def run_driver(questions, tokenizer=None, params=PARAMS, backend=None, retriever=None):
-    driver = RolloutDriver(retriever or KeywordRetriever(), "autodidact", CONFIG, tokenizer=tokenizer)
+def run_driver(questions, tokenizer=None, params=PARAMS, backend=None, retriever=None, rubric="autodidact"):
+    driver = RolloutDriver(make_task(retriever, rubric=rubric, max_turns=MAX_TURNS), tokenizer=tokenizer)
     backend = backend or CharBackend(scripted)
     return driver, backend, driver.run(backend, questions, params)
 
@@ -120,7 +119,7 @@ def test_lockstep_equals_sequential_runs():
     sequential = [run_driver([q], CharTokenizer())[2][0] for q in QUESTIONS]
     assert [summary(e) for e in batched] == [summary(e) for e in sequential]
     # one generate per turn for all live episodes, one search per turn for all their queries
-    assert backend.generate_calls == driver.generate_calls == CONFIG.max_turns
+    assert backend.generate_calls == driver.generate_calls == MAX_TURNS
     assert [len(b) for b in backend.batches] == [6, 5, 4, 1]
     assert driver.search_calls == len(retriever.calls) == 4
     assert retriever.calls[:2] == [
@@ -131,7 +130,7 @@ def test_lockstep_equals_sequential_runs():
 
 def test_driver_matches_stepping_the_env():
     _, _, episodes = run_driver(QUESTIONS, CharTokenizer())
-    env = SearchEnv(retriever=KeywordRetriever(), questions=QUESTIONS, config=CONFIG, rubric="autodidact")
+    env = SearchEnv(task=make_task(max_turns=MAX_TURNS))
     for record, episode in zip(QUESTIONS, episodes):
         text, info = env.reset(options={"question_id": record["id"]})
         assert text == episode.prompt_text
@@ -254,3 +253,54 @@ def test_trajectories_replay_under_another_rubric(tmp_path, capsys):
     assert loaded == [e.trajectory for e in episodes]
     assert main(["rewards", "replay", "--trajectories", str(path), "--rewards", "rezero"]) == 0
     assert "retrieval_match" in capsys.readouterr().out
+
+
+class Counting:
+    """A per-sample reward (answered or not) that counts its calls."""
+
+    bounds = (0.0, 1.0)
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, traj):
+        self.calls += 1
+        return float(traj.final_answer is not None)
+
+
+class GroupAgreement:
+    """A per-group reward: the share of the group that gave the same final answer; records each group."""
+
+    bounds = (0.0, 1.0)
+    scope = "group"
+
+    def __init__(self):
+        self.groups = []
+
+    def __call__(self, trajs):
+        self.groups.append([(t.question_id, t.metadata["sample_index"]) for t in trajs])
+        answers = [t.final_answer for t in trajs]
+        return [answers.count(a) / len(answers) for a in answers]
+
+
+def test_rubric_runs_once_per_episode_and_per_group_components_once_per_group():
+    from teacherforge.rewards import Rubric
+
+    counting, agreement = Counting(), GroupAgreement()
+    rubric = Rubric(
+        {"answered": 1.0, "agreement": 0.5, "exact_match": 1.0},
+        rewards={"answered": counting, "agreement": agreement},
+    )
+    assert rubric.group_names == ["agreement"]
+    answers = iter(["Tomas Reyl", "Tomas Reyl", "nobody"] * 2)  # the 3 samples of each question, in order
+    backend = FakeBackend(lambda prompt, i: f"<answer>{next(answers)}</answer>")
+    params = dataclasses.replace(PARAMS, n=3)
+    _, _, episodes = run_driver(QUESTIONS[:2], None, params=params, backend=backend, rubric=rubric)
+    assert counting.calls == len(episodes) == 6
+    assert agreement.groups == [[("q0", 0), ("q0", 1), ("q0", 2)], [("q1", 0), ("q1", 1), ("q1", 2)]]
+    for episode in episodes:
+        same = 2 / 3 if episode.trajectory.final_answer == "Tomas Reyl" else 1 / 3
+        assert episode.reward_breakdown["agreement"] == pytest.approx(same)
+        expected = rubric.weights["answered"] + 0.5 * same + episode.reward_breakdown["exact_match"]
+        assert episode.reward == pytest.approx(expected)
+        assert episode.trajectory.metadata["reward_total"] == episode.reward

@@ -36,13 +36,16 @@ def test_lockstep_equals_one_by_one_at_the_benchmarks_conditions(dense_index):
 def test_the_comparison_catches_a_real_difference(dense_index):
     retriever, chunks = dense_index
     from teacherforge.config import EnvConfig
-    from teacherforge.envs import RolloutDriver
+    from teacherforge.envs import RolloutDriver, SearchTask
     from teacherforge.llm import FakeBackend
+    from teacherforge.rewards import load_rubric
     from teacherforge.types import GenerationParams
 
     question = {"id": "q0", "chunk_id": chunks[0].chunk_id, "question": "oxygen tank?", "answer": "x"}
     backend = FakeBackend(["<search>oxygen tank</search>", "<answer>x</answer>"])
-    driver = RolloutDriver(retriever, "autodidact", EnvConfig(top_k=3, max_turns=3))
+    driver = RolloutDriver(
+        SearchTask(EnvConfig(max_turns=3), retriever, [question], load_rubric("autodidact"), top_k=3)
+    )
     [episode] = driver.run(backend, [question], GenerationParams())
     assert bench_env.lockstep_mismatches([episode], [episode]) == []
     turn = episode.trajectory.turns[0]

@@ -5,9 +5,8 @@ tokenized <information> blocks."""
 from __future__ import annotations
 
 import pytest
-from _envkit import KeywordRetriever, question_records
+from _envkit import make_task, question_records
 
-from teacherforge.config import EnvConfig
 from teacherforge.envs import RolloutDriver
 from teacherforge.types import GenerationParams
 
@@ -40,8 +39,7 @@ def tiny_backend():
 
 def test_real_backend_ids_logprobs_and_masks(tiny_backend):
     backend, tokenizer = tiny_backend
-    config = EnvConfig(top_k=2, max_turns=3)
-    driver = RolloutDriver(KeywordRetriever(), "autodidact", config, tokenizer=tokenizer)
+    driver = RolloutDriver(make_task(top_k=2, max_turns=3), tokenizer=tokenizer)
     questions = question_records()[:2]
     episodes = driver.run(
         backend, questions, GenerationParams(max_new_tokens=6, temperature=1.0, n=2, seed=1)

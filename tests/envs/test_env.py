@@ -35,7 +35,7 @@ def test_check_env_passes_without_warnings(tiny_run):
     ]
     assert messages == []
     assert isinstance(env.unwrapped, SearchEnv)
-    assert env.unwrapped.config.top_k == 2 and env.unwrapped.config.max_turns == 3
+    assert env.unwrapped.task.top_k == 2 and env.unwrapped.task.config.max_turns == 3
 
 
 def test_spaces_cover_printable_bmp_text(tiny_run):
@@ -182,7 +182,7 @@ def test_render_ansi_returns_the_transcript(tiny_run):
 def test_bad_arguments_name_the_fix(tiny_run, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"questions\.json"):
         SearchEnv(run_dir=tmp_path, retriever=object())
-    with pytest.raises(FileNotFoundError, match=r"index_paraphrased.*use index=original"):
+    with pytest.raises(FileNotFoundError, match=r"index_paraphrased.*set retrieval\.index=original"):
         SearchEnv(run_dir=tmp_path, index="paraphrased")
     only_train = [r for r in question_records() if r["split"] == "train"]
     (tmp_path / "questions.json").write_text(json.dumps(only_train), encoding="utf-8")
@@ -191,7 +191,7 @@ def test_bad_arguments_name_the_fix(tiny_run, tmp_path):
     (tmp_path / "questions.json").write_text(json.dumps([{"id": "x", "question": "q?"}]), encoding="utf-8")
     with pytest.raises(ValueError, match=r"questions\.json: record 0: field 'answer'"):
         SearchEnv(run_dir=tmp_path, retriever=object())
-    with pytest.raises(ConfigError, match=r"env\.index"):
+    with pytest.raises(ConfigError, match=r"retrieval\.index"):
         SearchEnv(run_dir=tiny_run, index="other")
     with pytest.raises(ConfigError, match=r"env\.search_tag"):
         EnvConfig(search_tag="bad tag")

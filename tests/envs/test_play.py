@@ -12,8 +12,9 @@ pytestmark = pytest.mark.slow  # real MiniLM index
 
 
 def play(monkeypatch, capsys, run, stdin, *args):
+    """``env play`` on ``run`` (its indexes are dense: the config says so, as a run's config would)."""
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = main(["env", "play", "--run-dir", str(run), *args])
+    code = main(["env", "play", "--run-dir", str(run), "--set", "retrieval.kind=dense", *args])
     return code, capsys.readouterr()
 
 
@@ -66,3 +67,18 @@ def test_play_input_ends_early_and_bad_run_dir(monkeypatch, capsys, tiny_run, tm
     code, out = play(monkeypatch, capsys, tmp_path, "")
     assert code == 1
     assert "index: no retriever index there" in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_play_takes_the_config_and_refuses_an_index_built_differently(
+    monkeypatch, capsys, tiny_run, tmp_path
+):
+    config = tmp_path / "play.yaml"
+    config.write_text("retrieval:\n  kind: dense\n  top_k: 1\nenv:\n  max_turns: 2\n", encoding="utf-8")
+    stdin = "/search who built the lighthouse of Velmora\n"
+    code, out = play(monkeypatch, capsys, tiny_run, stdin, "--config", str(config), "--question-id", "q0")
+    assert code == 0, out.err
+    assert "[turn 1/2: search]" in out.out and "[retrieved: velmora-0 (" in out.out
+    assert "[2]" not in out.out.split("[turn 1/2: search]")[1]  # top_k 1: one passage
+    code, out = play(monkeypatch, capsys, tiny_run, "", "--set", "retrieval.kind=bm25")
+    assert code == 1 and len(out.err.strip().splitlines()) == 1
+    assert "retrieval.kind: the index was built with 'dense' but the config says 'bm25'" in out.err

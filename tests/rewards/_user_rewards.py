@@ -20,7 +20,7 @@ NOT_CALLABLE = 3
 
 
 def judge_backend():
-    """A fake LLM backend factory for ``--judge-backend fake --judge-model _user_rewards:judge_backend``."""
+    """A fake LLM backend factory for ``--judge-backend custom --judge-model _user_rewards:judge_backend``."""
     from teacherforge.llm import FakeBackend
 
     return FakeBackend(lambda prompt, i: "yes" if "grade: Jim Lovell" in prompt[-1].content else "no")

@@ -8,8 +8,8 @@ import pytest
 from _rewardgen import episode
 
 from teacherforge.cli import main
-from teacherforge.llm import FakeBackend
 from teacherforge.rewards import Rubric, make_judge_reward, make_llm_judge, parse_verdict
+from teacherforge.rewards.judge import JUDGE_SYSTEM
 
 
 @pytest.mark.parametrize(
@@ -34,17 +34,26 @@ def test_unreadable_verdicts_raise(reply):
         parse_verdict(reply)
 
 
-def test_llm_judge_prompts_the_backend_and_feeds_the_rubric():
-    backend = FakeBackend(["yes", "no", "hmm"])
-    rubric = Rubric({"judge": 1.0}, rewards={"judge": make_judge_reward(make_llm_judge(backend))})
+def test_llm_judge_asks_and_feeds_the_rubric():
+    replies = iter(["yes", "no", "hmm"])
+    calls: list[tuple[str, str]] = []
+
+    def ask(system: str, user: str) -> str:  # the chat function whoever composes the rubric builds
+        calls.append((system, user))
+        return next(replies)
+
+    rubric = Rubric({"judge": 1.0}, rewards={"judge": make_judge_reward(make_llm_judge(ask))})
     results = rubric.score_many([episode(final_answer=a) for a in ("Jim Lovell", "Haise", "x")] + [episode()])
     assert [r.breakdown["judge"] for r in results] == [1.0, 0.0, 0.0, 0.0]
     assert results[2].errors == {"judge": 1}  # unreadable reply: counted, not silent
-    assert len(backend.calls) == 3  # no call for the episode without an answer
-    user = backend.calls[0][-1].content
+    assert len(calls) == 3  # no call for the episode without an answer
+    system, user = calls[0]
+    assert system == JUDGE_SYSTEM
     assert "Who commanded Apollo 13?" in user and "Reference answer: Jim Lovell" in user
     with pytest.raises(ValueError, match="must contain"):
-        make_llm_judge(backend, user_template="{question}")
+        make_llm_judge(ask, user_template="{question}")
+    with pytest.raises(TypeError, match="ask must be callable"):
+        make_llm_judge("not a function")
 
 
 def test_replay_with_a_judge(tmp_path, capsys):
@@ -64,9 +73,9 @@ def test_replay_with_a_judge(tmp_path, capsys):
         "judge=1",
     ]
     assert main(base) == 1
-    assert "give --judge-model" in capsys.readouterr().err
+    assert "no judge LLM is configured; set rewards.judge.model" in capsys.readouterr().err
     assert (
-        main([*base, "--judge-backend", "fake", "--judge-model", "_user_rewards:judge_backend", "--json"])
+        main([*base, "--judge-backend", "custom", "--judge-model", "_user_rewards:judge_backend", "--json"])
         == 0
     )
     report = json.loads(capsys.readouterr().out)

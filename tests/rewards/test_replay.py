@@ -134,3 +134,35 @@ def test_empty_file_and_no_original_totals(tmp_path, capsys):
     plain.write_text(json.dumps(episode(final_answer="x").to_json()) + "\n", encoding="utf-8")
     assert main(["rewards", "replay", "--trajectories", str(plain), "--rewards", "autodidact"]) == 0
     assert "rank agreement: n/a" in capsys.readouterr().out
+
+
+def test_cli_reads_the_rubric_from_the_config(jsonl, capsys, tmp_path):
+    """``--config``/``--set`` choose the rubric as for training; ``--rewards``/``--weight`` are aliases."""
+    config = tmp_path / "run.yaml"
+    config.write_text("rewards:\n  preset: rezero\n  weights: {format: 0.0}\n", encoding="utf-8")
+    base = ["rewards", "replay", "--trajectories", str(jsonl), "--json", "--config", str(config)]
+    assert main([*base, "--set", "rewards.weights.retry=0.25"]) == 0
+    weights = json.loads(capsys.readouterr().out)["weights"]
+    assert weights["format"] == 0.0 and weights["retry"] == 0.25 and "retrieval_match" in weights
+    assert main([*base, "--rewards", "autodidact", "--weight", "f1=2"]) == 0
+    weights = json.loads(capsys.readouterr().out)["weights"]
+    assert "retry" not in weights and weights["f1"] == 2.0 and weights["format"] == 0.0
+
+
+def test_per_group_components_rescore_the_saved_groups():
+    """Records of one question in one step form a group; other records are other groups."""
+    from teacherforge.rewards import Rubric
+    from teacherforge.rewards.replay import rescore
+
+    seen = []
+
+    def group_size(trajs):
+        seen.append(sorted((t.question_id, t.metadata.get("step")) for t in trajs))
+        return [1.0 / len(trajs)] * len(trajs)
+
+    group_size.scope, group_size.bounds = "group", (0.0, 1.0)
+    keys = [("q0", 1), ("q1", 1), ("q0", 1), ("q0", 2), ("q0", 1)]
+    trajs = [dataclasses.replace(episode(), question_id=q, metadata={"step": s}) for q, s in keys]
+    results = rescore(trajs, Rubric({"size": 1.0}, rewards={"size": group_size}))
+    assert [r.total for r in results] == pytest.approx([1 / 3, 1.0, 1 / 3, 1.0, 1 / 3])
+    assert seen == [[("q0", 1)] * 3, [("q1", 1)], [("q0", 2)]]

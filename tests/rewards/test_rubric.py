@@ -93,3 +93,86 @@ def test_judge_needs_injection():
 def test_bad_rubric_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Rubric(**kwargs)
+
+
+class LongestAnswer:
+    """A per-group reward: 1.0 for the longest final answer of the group, else 0.0; records its calls."""
+
+    bounds = (0.0, 1.0)
+    scope = "group"
+
+    def __init__(self, values=None):
+        self.calls = []
+        self.values = values
+
+    def __call__(self, trajs):
+        self.calls.append(len(trajs))
+        if self.values is not None:
+            return self.values
+        lengths = [len(t.final_answer or "") for t in trajs]
+        return [float(n == max(lengths)) for n in lengths]
+
+
+def test_per_group_component_scores_the_whole_group_once():
+    longest = LongestAnswer()
+    rubric = Rubric({"longest": 1.0, "exact_match": 2.0}, rewards={"longest": longest})
+    assert rubric.group_names == ["longest"] and rubric.scopes == {
+        "longest": "group",
+        "exact_match": "sample",
+    }
+    group = [episode(final_answer=a) for a in ("Haise", "Jim Lovell", "")]
+    results = rubric.score_group(group)
+    assert longest.calls == [3]
+    assert [r.breakdown for r in results] == [
+        {"longest": 0.0, "exact_match": 0.0},
+        {"longest": 1.0, "exact_match": 1.0},
+        {"longest": 0.0, "exact_match": 0.0},
+    ]
+    assert [r.total for r in results] == [0.0, 3.0, 0.0]
+    assert rubric(group[0]).breakdown["longest"] == 1.0  # one trajectory is a group of one
+    assert rubric.score_many(group[:2]) == [rubric(group[0]), rubric(group[1])]
+    assert longest.calls == [3] + [1] * 5
+
+
+@pytest.mark.parametrize(
+    ("values", "failed"),
+    [
+        (RuntimeError("judge down"), [True, True, True]),  # the call fails: every sample of the group
+        ([1.0, 0.0], [True, True, True]),  # wrong number of scores
+        ([1.0, 7.0, 0.5], [False, True, False]),  # one score out of bounds: that sample
+    ],
+)
+def test_per_group_errors_count_per_sample(values, failed):
+    def bad(trajs):
+        if isinstance(values, Exception):
+            raise values
+        return values
+
+    bad.scope, bad.bounds = "group", (0.0, 1.0)
+    rubric = Rubric({"bad": 1.0, "f1": 1.0}, rewards={"bad": bad})
+    results = rubric.score_group([episode(final_answer="Jim Lovell")] * 3)
+    assert [r.errors.get("bad") == 1 for r in results] == failed
+    assert [r.breakdown["f1"] for r in results] == [1.0] * 3  # other components unaffected
+    assert rubric.error_counts["bad"] == sum(failed)
+    with pytest.raises((RuntimeError, ValueError)):
+        Rubric({"bad": 1.0}, on_error="raise", rewards={"bad": bad}).score_group([episode()] * 3)
+
+
+def test_register_a_per_group_reward():
+    from teacherforge.rewards import get_reward, register_reward, reward_scope, unregister_reward
+
+    @register_reward("test_group_share_answered", scope="group")
+    def share_answered(trajs):
+        share = sum(t.final_answer is not None for t in trajs) / len(trajs)
+        return [share] * len(trajs)
+
+    try:
+        assert reward_scope(get_reward("test_group_share_answered")) == "group"
+        results = Rubric({"test_group_share_answered": 1.0}).score_group(
+            [episode(final_answer="x"), episode()]
+        )
+        assert [r.total for r in results] == [0.5, 0.5]
+    finally:
+        unregister_reward("test_group_share_answered")
+    with pytest.raises(ValueError, match="scope must be one of"):
+        register_reward("test_bad_scope", scope="batch")

@@ -37,27 +37,36 @@ def _fake_trainer(reward_funcs, metrics):
     )
 
 
-def _calculate(reward_funcs, trajectories, metrics=None):
-    """Run the real GRPOTrainer._calculate_rewards with 'trajectories' as a rollout extra field."""
+def _calculate(reward_funcs, trajectories, metrics=None, breakdowns=None):
+    """Run the real GRPOTrainer._calculate_rewards with 'trajectories' (and 'reward_breakdown')
+    as rollout extra fields."""
     n = len(trajectories)
     inputs = [{"prompt": f"p{i}", "trajectories": t} for i, t in enumerate(trajectories)]
+    for row, breakdown in zip(inputs, breakdowns or []):
+        row["reward_breakdown"] = breakdown
     trainer = _fake_trainer(reward_funcs, metrics if metrics is not None else {})
     return GRPOTrainer._calculate_rewards(
         trainer, inputs, [f"p{i}" for i in range(n)], [f"c{i}" for i in range(n)], [[1, 2]] * n
     )
 
 
-def test_rubric_total_through_real_trl_call():
-    rubric = load_rubric("rezero")
-    fn = to_trl_reward(rubric)
-    assert fn.__name__ == "rubric" and get_callable_name(fn) == "rubric"
+def test_rubric_functions_return_the_rollouts_scores_without_rescoring():
+    calls = []
+
+    def counted(traj):
+        calls.append(traj.question_id)
+        return float(traj.final_answer is not None)
+
+    rubric = Rubric({"f1": 1.0, "answered": 0.5}, rewards={"answered": counted})
+    # what the GRPO rollout does: score every episode once, carry the breakdown with the completion
+    breakdowns = [r.breakdown for r in rubric.score_many(TRAJS)]
+    assert len(calls) == len(TRAJS)
     metrics: dict[str, list[float]] = {}
-    # the rollout may pass Trajectory objects or their JSON dicts
-    rewards = _calculate([fn], [TRAJS[0], TRAJS[1].to_json(), TRAJS[2]], metrics)
-    expected = [rubric(t).total for t in TRAJS]
-    assert rewards[:, 0].tolist() == pytest.approx(expected)
-    assert set(metrics) == {f"rubric/{name}" for name in rubric.names}
-    assert metrics["rubric/retrieval_match"] == [pytest.approx(2 / 3)]
+    per_func = _calculate(rubric_to_trl_rewards(rubric), TRAJS, metrics, breakdowns)
+    assert len(calls) == len(TRAJS)  # TRL's reward call scored nothing again
+    assert per_func[:, 1].tolist() == [1.0, 0.0, 1.0]
+    assert per_func[:, 0].tolist() == pytest.approx([b["f1"] for b in breakdowns])
+    assert metrics == {}  # no errors to report
 
 
 def test_per_component_functions_with_reward_weights_match_the_rubric_total(tmp_path):
@@ -68,11 +77,27 @@ def test_per_component_functions_with_reward_weights_match_the_rubric_total(tmp_
         output_dir=str(tmp_path), reward_weights=weights, report_to=[], use_cpu=True, bf16=False
     )
     assert config.reward_weights == weights
-    per_func = _calculate(fns, TRAJS)
+    results = rubric.score_many(TRAJS)
+    per_func = _calculate(fns, TRAJS, breakdowns=[r.breakdown for r in results])
     assert [get_callable_name(f) for f in fns] == rubric.names
     totals = (per_func * torch.tensor(config.reward_weights).unsqueeze(0)).nansum(dim=1)
-    assert totals.tolist() == pytest.approx([rubric(t).total for t in TRAJS])
+    assert totals.tolist() == pytest.approx([r.total for r in results])
     assert per_func[1].tolist() == pytest.approx(list(rubric(TRAJS[1]).breakdown.values()))
+
+
+def test_component_errors_are_logged_once_from_the_stored_breakdown():
+    def flaky(traj):
+        if traj.final_answer is None:
+            raise RuntimeError("no answer")
+        return 1.0
+
+    rubric = Rubric({"flaky": 1.0, "f1": 1.0}, rewards={"flaky": flaky})
+    breakdowns = [r.breakdown for r in rubric.score_many(TRAJS)]
+    metrics: dict[str, list[float]] = {}
+    per_func = _calculate(rubric_to_trl_rewards(rubric), TRAJS, metrics, breakdowns)
+    assert per_func[:, 0].tolist() == [1.0, 0.0, 1.0]
+    assert metrics == {"reward_errors/flaky": [1.0]}
+    assert rubric.error_counts["flaky"] == 1  # counted once, in the rollout
 
 
 def test_single_reward_and_errors_are_logged_not_raised():
@@ -91,7 +116,7 @@ def test_single_reward_and_errors_are_logged_not_raised():
     assert metrics["reward_errors/flaky"] == [1.0]
 
 
-def test_missing_or_mismatched_trajectories_fail_clearly():
+def test_missing_or_mismatched_inputs_fail_clearly():
     fn = to_trl_reward(exact_match)
     with pytest.raises(ValueError, match="needs kwargs\\['trajectories'\\]"):
         fn(prompts=["p"], completions=["c"], completion_ids=[[1]])
@@ -99,3 +124,14 @@ def test_missing_or_mismatched_trajectories_fail_clearly():
         fn(prompts=["p"], completions=["c"], trajectories=TRAJS[:2])
     with pytest.raises(TypeError):
         to_trl_reward(42)
+    with pytest.raises(TypeError, match="rubric_to_trl_rewards"):
+        to_trl_reward(load_rubric("rezero"))
+    group = lambda trajs: [1.0] * len(trajs)  # noqa: E731
+    group.scope = "group"
+    with pytest.raises(ValueError, match="per-group"):
+        to_trl_reward(group, name="group")
+    [f1_fn] = rubric_to_trl_rewards(Rubric({"f1": 1.0}))
+    with pytest.raises(ValueError, match="needs kwargs\\['reward_breakdown'\\]"):
+        f1_fn(prompts=["p"], completions=["c"])
+    with pytest.raises(ValueError, match="breakdown has no 'f1'"):
+        f1_fn(prompts=["p"], completions=["c"], reward_breakdown=[{"format": 1.0}])

@@ -69,7 +69,7 @@ def test_ray_executor_gives_the_local_outputs(tmp_path, monkeypatch, ray_env):
 
     assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2
     manifest = read_json(tmp_path / "ray" / "manifest.json")
-    assert manifest["config"]["executor"]["kind"] == "ray"
+    assert manifest["datagen"]["executor"] == "ray"
     assert summary
 
 

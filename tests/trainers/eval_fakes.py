@@ -1,4 +1,4 @@
-"""Scripted students for the evaluation tests (imported by dotted path: ``fake:tests.trainers.eval_fakes:right``)."""
+"""Scripted students for the evaluation tests (imported by dotted path: ``custom:tests.trainers.eval_fakes:right``)."""
 
 from __future__ import annotations
 

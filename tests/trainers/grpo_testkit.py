@@ -81,7 +81,8 @@ def grpo_overrides(run_dir: Path, model_dir: Path, out_dir: Path, **extra: Any) 
         "grpo.lora.alpha": 8,
         "env.max_turns": 3,
         "env.max_new_tokens": 16,
-        "env.top_k": 2,
+        "retrieval.kind": "bm25",  # as make_run_dir builds the index
+        "retrieval.top_k": 2,
         "env.max_observation_chars": 400,
         "rewards.preset": "null",
     }

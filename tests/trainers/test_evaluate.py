@@ -34,9 +34,10 @@ def _config(run_dir, *extra):
         [
             f"run_dir={run_dir}",
             "teacher.kind=oracle",
-            "teacher.min_score=0.0",
-            "eval.models=[teacher,fake:tests.trainers.eval_fakes:right,"
-            "fake:tests.trainers.eval_fakes:wrong,fake:tests.trainers.eval_fakes:nosearch]",
+            "retrieval.kind=bm25",
+            "retrieval.min_score=0.0",
+            "eval.models=[teacher,custom:tests.trainers.eval_fakes:right,"
+            "custom:tests.trainers.eval_fakes:wrong,custom:tests.trainers.eval_fakes:nosearch]",
             "eval.bootstrap_samples=200",
             *extra,
         ],
@@ -47,7 +48,7 @@ def test_scripted_models_score_as_they_must_in_both_modes(run_dir):
     run_eval(_config(run_dir))
     metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
     assert metrics["oracle_teacher"] is True
-    right, wrong, nosearch = (f"fake:tests.trainers.eval_fakes:{n}" for n in ("right", "wrong", "nosearch"))
+    right, wrong, nosearch = (f"custom:tests.trainers.eval_fakes:{n}" for n in ("right", "wrong", "nosearch"))
     for mode in ("fixed", "agentic"):
         table = metrics["metrics"][mode]
         n = table["teacher (oracle)"]["n"]
@@ -71,6 +72,16 @@ def test_scripted_models_score_as_they_must_in_both_modes(run_dir):
     summary = (run_dir / "report" / "summary.md").read_text()
     assert "oracle" in summary and "| teacher (oracle) |" in summary
     assert (run_dir / "report" / "metrics.png").stat().st_size > 1000
+
+
+def test_fixed_and_agentic_modes_search_with_one_k(run_dir):
+    """``retrieval.top_k`` is every mode's k; ``eval.top_k`` sets both modes apart, together."""
+    right = "eval.models=[teacher,custom:tests.trainers.eval_fakes:right]"
+    for extra, k in ((["retrieval.top_k=2"], 2), (["retrieval.top_k=2", "eval.top_k=1"], 1)):
+        run_eval(_config(run_dir, right, *extra))
+        rows = read_jsonl(run_dir / "report" / "results.jsonl")
+        assert {row["mode"] for row in rows} == {"fixed", "agentic"}
+        assert {len(row["retrieved_ids"]) for row in rows} == {k}, extra  # one search each, k hits
 
 
 def test_training_split_is_refused_unless_allowed(run_dir):
@@ -120,9 +131,11 @@ def test_ask_prints_the_trace_and_reward_breakdown(run_dir, capsys):
         [
             "ask",
             "--model",
-            "fake:tests.trainers.eval_fakes:right",
+            "custom:tests.trainers.eval_fakes:right",
             "--run-dir",
             str(run_dir),
+            "--set",
+            "retrieval.kind=bm25",
             "What is the name of the dark ale brewed in Velmora?",
         ]
     )
@@ -133,7 +146,16 @@ def test_ask_prints_the_trace_and_reward_breakdown(run_dir, capsys):
     assert "answer: Keeper's Stout" in out
     assert "retrieval_match: 1.000" in out
     code = main(
-        ["ask", "--model", "fake:tests.trainers.eval_fakes:wrong", "--run-dir", str(run_dir), "Unknown?"]
+        [
+            "ask",
+            "--model",
+            "custom:tests.trainers.eval_fakes:wrong",
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            "retrieval.kind=bm25",
+            "Unknown?",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0 and "answer: banana" in out and "reward:" not in out

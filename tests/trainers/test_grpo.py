@@ -48,10 +48,29 @@ def test_doctests() -> None:
         assert doctest.testmod(module).failed == 0
 
 
+class CountingReward:
+    """A per-sample reward (1.0 when the episode answered) that counts the episodes it scored."""
+
+    bounds = (0.0, 1.0)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, traj: Trajectory) -> float:
+        self.calls += 1
+        return float(traj.final_answer is not None)
+
+
 def test_two_steps_train_lora_with_env_masks(assets, tmp_path: Path) -> None:
+    from teacherforge.envs import build_task
+    from teacherforge.rewards import Rubric
+
     config = _config(assets, tmp_path / "out")
     plan = grpo.check_grpo_config(config)
     model, tokenizer, peft_config = grpo.load_policy(config)
+    counting = CountingReward()
+    rubric = Rubric({**kit.REWARDS, "answered": 0.1}, rewards={"answered": counting})
+    task = build_task(config, plan.run_dir, questions=plan.questions, rubric=rubric)
     setup = grpo.build_grpo_trainer(
         config,
         plan,
@@ -59,6 +78,7 @@ def test_two_steps_train_lora_with_env_masks(assets, tmp_path: Path) -> None:
         tokenizer=tokenizer,
         peft_config=peft_config,
         backend_factory=kit.scripted_factory(),
+        task=task,
     )
     trainer = setup.trainer
     lora_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
@@ -79,6 +99,8 @@ def test_two_steps_train_lora_with_env_masks(assets, tmp_path: Path) -> None:
     trainer._compute_loss = spy
     trainer.train()
     assert trainer.state.global_step == 2
+    # rewards are computed once per episode: in the rollout, not again by TRL's reward functions
+    assert counting.calls == 2 * config.grpo.batch_size
     changed = [
         n for n, p in trainer.model.named_parameters() if "lora_" in n and not torch.equal(p, lora_before[n])
     ]
@@ -105,7 +127,7 @@ def test_two_steps_train_lora_with_env_masks(assets, tmp_path: Path) -> None:
     assert min(r["frac_reward_zero_std"] for r in records) < 1
     for r in records:
         assert math.isfinite(r["loss"])
-        for name in kit.REWARDS:
+        for name in [*kit.REWARDS, "answered"]:
             assert r[f"rewards/{name}"] is not None
         for key in (
             "reward",
@@ -180,13 +202,15 @@ def test_rollout_output_appends_eos_to_answered_episodes() -> None:
 
     def episode(answer, logprobs):
         traj = Trajectory("q", "a", ("c1",), final_answer=answer)
-        return Episode(traj, "p", (1, 2), (5, 6, 7), (1, 0, 1), logprobs, 0.0, {}, {})
+        breakdown = {"f1": float(answer == "a")}
+        return Episode(traj, "p", (1, 2), (5, 6, 7), (1, 0, 1), logprobs, 0.0, breakdown, {})
 
     out = grpo_rollout.rollout_output([episode("a", (-0.1, 0.0, -0.2)), episode(None, (-0.1, 0.0, -0.3))], 9)
     assert out["completion_ids"] == [[5, 6, 7, 9], [5, 6, 7]]
     assert out["env_mask"] == [[1, 0, 1, 1], [1, 0, 1]]
     assert out["logprobs"] == [[-0.1, 0.0, -0.2, None], [-0.1, 0.0, -0.3]]
     assert [t["final_answer"] for t in out["trajectories"]] == ["a", None]
+    assert out["reward_breakdown"] == [{"f1": 1.0}, {"f1": 0.0}]
     assert grpo_rollout.rollout_output([episode("a", None)], 9)["logprobs"] is None
 
 

@@ -40,20 +40,6 @@ def test_unknown_reward_name(run_dir: Path, tmp_path: Path, no_model_loads) -> N
     assert "exact_match" in str(err.value)  # lists the known rewards
 
 
-def test_group_size_must_divide_batch(run_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"grpo.batch_size: 6 must be a multiple of grpo.num_generations \(4\)"
-    ):
-        load_config(None, _overrides(run_dir, tmp_path, **{"grpo.batch_size": 6}))
-
-
-def test_group_size_checked_on_programmatic_config(run_dir: Path, tmp_path: Path, no_model_loads) -> None:
-    config = load_config(None, _overrides(run_dir, tmp_path))
-    config.grpo.batch_size = 6  # bypasses __post_init__
-    with pytest.raises(ConfigError, match=r"multiple of grpo\.num_generations"):
-        grpo.run_grpo(config)
-
-
 def test_missing_run_dir(tmp_path: Path, no_model_loads) -> None:
     config = load_config(None, _overrides(tmp_path / "nope", tmp_path))
     with pytest.raises(FileNotFoundError, match=r"run dir .*nope does not exist"):
@@ -61,7 +47,7 @@ def test_missing_run_dir(tmp_path: Path, no_model_loads) -> None:
 
 
 def test_missing_paraphrased_index(run_dir: Path, tmp_path: Path, no_model_loads) -> None:
-    config = load_config(None, [*_overrides(run_dir, tmp_path), "env.index=paraphrased"])
+    config = load_config(None, [*_overrides(run_dir, tmp_path), "retrieval.index=paraphrased"])
     with pytest.raises(FileNotFoundError, match="index_paraphrased"):
         grpo.run_grpo(config)
 

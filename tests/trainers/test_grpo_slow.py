@@ -43,7 +43,7 @@ def test_real_model_warm_start_then_grpo(tmp_path: Path) -> None:
             "grpo.warm_start_eval_questions": 2,
             "env.max_new_tokens": 32,
             "env.max_turns": 2,
-            "env.top_k": 1,
+            "retrieval.top_k": 1,
             "env.max_observation_chars": 300,
         },
     )

@@ -13,12 +13,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import grpo_testkit as kit
 
-from teacherforge.config import LoraConfig, load_config
+from teacherforge.config import LoraAdapterConfig, load_config
 from teacherforge.trainers import grpo, warm_start
 from teacherforge.trainers.sft_common import build_sft_trainer
 from tests.trainers._sft_tiny import chat_rows, smollm2_tokenizer, tiny_model
 
-LORA = LoraConfig(r=4, alpha=8, dropout=0.0)
+LORA = LoraAdapterConfig(r=4, alpha=8, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +82,14 @@ def test_label_check_passes_on_real_batches_and_fails_without_the_mask(tmp_path:
 def _warm_start_parts(assets, **extra):
     from transformers import AutoTokenizer
 
-    from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_questions, load_retriever
+    from teacherforge.envs import RolloutDriver, build_task
+    from teacherforge.run import RunLayout
 
     run_dir, model_dir = assets
     config = load_config(None, kit.grpo_overrides(run_dir, model_dir, run_dir / "grpo", **extra))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    driver = RolloutDriver(load_retriever(run_dir), grpo.rubric_of(config), config.env, tokenizer=tokenizer)
-    return config, tokenizer, driver, load_questions(run_dir, "train")
+    driver = RolloutDriver(build_task(config, run_dir), tokenizer=tokenizer)
+    return config, tokenizer, driver, RunLayout(run_dir).questions("train")
 
 
 def test_warm_start_rows_train_model_turns_never_information(assets, tmp_path: Path) -> None:
@@ -152,10 +152,10 @@ def test_grpo_raises_a_toy_reward(assets, tmp_path: Path) -> None:
     when samples in a group are identical (no spread), advantages point the wrong way, or the
     loss mask hides the model's tokens.
     """
-    from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_questions, load_retriever
+    from teacherforge.envs import RolloutDriver, build_task
     from teacherforge.llm import TransformersBackend
     from teacherforge.models import load_causal_lm
+    from teacherforge.run import RunLayout
     from teacherforge.trainers.metrics import difference_ci
     from teacherforge.types import GenerationParams
 
@@ -185,14 +185,12 @@ def test_grpo_raises_a_toy_reward(assets, tmp_path: Path) -> None:
     records = kit.read_log(Path(summary["output_dir"]))
     assert len(records) == 12 and all(r["frac_reward_zero_std"] < 1.0 for r in records)  # groups differ
 
-    questions = load_questions(run_dir, "train")[:4]
+    questions = RunLayout(run_dir).questions("train")[:4]
     params = GenerationParams(max_new_tokens=12, temperature=1.0, seed=7, n=16)
 
     def rewards(adapter: str | None) -> list[float]:
         model, tokenizer = load_causal_lm(str(model_dir), adapter=adapter)
-        driver = RolloutDriver(
-            load_retriever(run_dir), grpo.rubric_of(config), config.env, tokenizer=tokenizer
-        )
+        driver = RolloutDriver(build_task(config, run_dir), tokenizer=tokenizer)
         return [
             e.reward
             for e in driver.run(TransformersBackend(model, tokenizer, batch_size=64), questions, params)
@@ -206,15 +204,17 @@ def test_grpo_raises_a_toy_reward(assets, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_real_sft_memorises_and_evaluation_sees_the_adapter(assets, tmp_path: Path) -> None:
     """The embedded SmolLM2 learns a handful of answers; evaluation loading the adapter must show it."""
-    from teacherforge.envs.rundir import load_retriever
     from teacherforge.llm import TransformersBackend
     from teacherforge.models import load_causal_lm
+    from teacherforge.run import RunLayout
     from teacherforge.trainers.evaluate import f1_per_question, fixed_prompts
     from teacherforge.trainers.sft_common import train_sft
 
     run_dir, _ = assets
-    config = load_config(None, [f"run_dir={run_dir}", "teacher.top_k=1", "env.max_new_tokens=16"])
-    retriever = load_retriever(run_dir)
+    config = load_config(
+        None, [f"run_dir={run_dir}", "retrieval.kind=bm25", "retrieval.top_k=1", "env.max_new_tokens=16"]
+    )
+    retriever = RunLayout(run_dir).retriever()
     questions = [q for q in kit.QUESTIONS if q[4] == "train"][:6]
     records = [{"id": qid, "chunk_id": cid, "question": q, "answer": a} for qid, cid, q, a, _ in questions]
     prompts, _ = fixed_prompts(records, retriever, config)  # exactly what evaluation will show
@@ -231,7 +231,7 @@ def test_real_sft_memorises_and_evaluation_sees_the_adapter(assets, tmp_path: Pa
         "smollm2-135m",
         rows,
         tmp_path / "sft",
-        lora=LoraConfig(r=16, alpha=32),
+        lora=LoraAdapterConfig(r=16, alpha=32),
         learning_rate=2e-3,
         batch_size=6,
         max_steps=20,

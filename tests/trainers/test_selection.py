@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from teacherforge.run import TrainingDir
 from teacherforge.trainers.evaluate import compare_to_base
-from teacherforge.trainers.selection import SELECTION_FILE, candidates, select_checkpoint
+from teacherforge.trainers.selection import candidates, select_checkpoint
 
 
 def _adapter(path: Path, tag: str) -> Path:
@@ -41,7 +42,7 @@ def test_best_checkpoint_replaces_the_adapter_and_is_recorded(trained: Path) -> 
     result = select_checkpoint(trained, 30, lambda p: scores[(p / "adapter_model.safetensors").read_text()])
     assert result["chosen_step"] == 20 and result["split"] == "validation"
     assert (trained / "adapter" / "adapter_model.safetensors").read_text() == "weights@20"
-    assert json.loads((trained / SELECTION_FILE).read_text())["chosen_step"] == 20
+    assert json.loads(TrainingDir(trained).selection.read_text())["chosen_step"] == 20
 
 
 def test_ties_keep_the_later_step_and_leave_the_final_adapter(trained: Path) -> None:

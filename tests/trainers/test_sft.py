@@ -153,7 +153,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, tiny_dir):
         "PYTHONPATH": str(REPO),
     }
     accelerate = Path(sys.executable).with_name("accelerate")
-    proc = subprocess.run(
+    launch = lambda: subprocess.run(  # noqa: E731
         [
             str(accelerate),
             "launch",
@@ -179,11 +179,14 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, tiny_dir):
         text=True,
         timeout=240,
     )
+    proc = launch()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (run / "sft" / "adapter" / "adapter_model.safetensors").is_file()
     step = next(s for s in read_json(run / "manifest.json")["steps"] if s["name"] == "sft")
     assert step["counts"]["steps"] == 2
     assert proc.stdout.count("teacherforge train sft:") == 1  # one summary: only the main process reports
+    again = launch()  # every process learns from the main one that the work is done
+    assert again.returncode == 0 and "teacherforge sft: up to date" in again.stdout, again.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -9,12 +9,13 @@ import torch
 from transformers import TrainerCallback
 
 from teacherforge.chat_template import training_chat_template
-from teacherforge.config import LoraConfig
+from teacherforge.config import LoraAdapterConfig
+from teacherforge.run import TrainingDir
 from teacherforge.trainers import sft_common
 from teacherforge.trainers.sft_common import build_sft_trainer, last_checkpoint, prepare_tokenizer, train_sft
 from tests.trainers._sft_tiny import chat_rows, smollm2_tokenizer, tiny_model
 
-LORA = LoraConfig(r=4, alpha=8, dropout=0.0)
+LORA = LoraAdapterConfig(r=4, alpha=8, dropout=0.0)
 TRAIN = dict(lora=LORA, learning_rate=5e-3, batch_size=4, max_length=128, report_to="none")
 
 
@@ -151,7 +152,7 @@ def test_train_sft_resume_matches_uninterrupted_run(tmp_path):
         **TRAIN,
     )
     assert (full.adapter_dir / "adapter_config.json").is_file()
-    assert (full.output_dir / sft_common.LOG_FILE).is_file()
+    assert TrainingDir(full.output_dir).sft_log.is_file()
     assert full.tokens_per_s > 0 and full.train_runtime_s > 0
     assert [h["step"] for h in full.log_history if "loss" in h] == [1, 2, 3, 4]
 

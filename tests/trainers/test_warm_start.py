@@ -41,15 +41,15 @@ def test_derive_query_uses_the_quoted_passage_and_fits_the_turn() -> None:
 def test_synthetic_episodes_hold_real_information(assets) -> None:
     from transformers import AutoTokenizer
 
-    from teacherforge.envs.driver import RolloutDriver
-    from teacherforge.envs.rundir import load_questions, load_retriever
+    from teacherforge.envs import RolloutDriver, build_task
 
     run_dir, model_dir = assets
     config = load_config(None, kit.grpo_overrides(run_dir, model_dir, run_dir / "grpo"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    retriever = load_retriever(run_dir)
-    driver = RolloutDriver(retriever, grpo.rubric_of(config), config.env, tokenizer=tokenizer)
-    questions = load_questions(run_dir, "train")
+    task = build_task(config, run_dir)
+    retriever = task.retriever
+    driver = RolloutDriver(task, tokenizer=tokenizer)
+    questions = list(task.questions)  # the train split
     episodes = warm_start.synthetic_episodes(driver, questions, 12)
     assert len(episodes) == 12
     chunks = dict(kit.CHUNKS)
@@ -63,7 +63,7 @@ def test_synthetic_episodes_hold_real_information(assets) -> None:
     # the information block is what the retriever really returns for the derived query
     first = episodes[0].completion_text
     query = first.split("<search>")[1].split("</search>")[0]
-    top = retriever.search([query], k=config.env.top_k)[0][0]
+    top = retriever.search([query], k=config.retrieval.top_k)[0][0]
     assert chunks[top.chunk_id][:40] in first
 
 
@@ -92,4 +92,3 @@ def test_run_warm_start_trains_adapter_and_reports_shares(assets, tmp_path: Path
     assert Path(summary["adapter"], "adapter_config.json").is_file()
     assert summary["examples"] + sum(summary["dropped"].values()) == 8 and summary["held_out"] == 2
     assert 0.0 <= summary["well_formed_before"] <= 1.0 and 0.0 <= summary["well_formed_after"] <= 1.0
-    assert warm_start.run_warm_start(config, plan) == summary  # a finished warm start is reused
