@@ -59,7 +59,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "datagen imports neither envs nor trainers", "datagen", ("teacherforge.envs", "teacherforge.trainers")
     ),
-    Rule("envs import no trainers", "envs", ("teacherforge.trainers",)),
+    Rule(
+        "envs import neither datagen nor trainers", "envs", ("teacherforge.datagen", "teacherforge.trainers")
+    ),
+    Rule("trainers import no datagen", "trainers", ("teacherforge.datagen",)),
     *(
         Rule("only the command layer imports the command layer", layer, ("teacherforge.cli",))
         for layer in LAYERS

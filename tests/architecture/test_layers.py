@@ -67,7 +67,23 @@ PLANTED = [
         'import importlib\n\nimportlib.import_module("teacherforge.trainers.grpo")\n',
         3,
         "teacherforge.trainers.grpo",
-        "envs import no trainers",
+        "envs import neither datagen nor trainers",
+    ),
+    (
+        "envs",
+        "planted_datagen.py",
+        "from teacherforge.datagen import chunking\n",
+        1,
+        "teacherforge.datagen.chunking",
+        "envs import neither datagen nor trainers",
+    ),
+    (
+        "trainers",
+        "planted_datagen.py",
+        "def f():\n    from teacherforge.datagen.teacher import run_teacher\n",
+        2,
+        "teacherforge.datagen.teacher.run_teacher",
+        "trainers import no datagen",
     ),
     (
         "trainers",
@@ -164,6 +180,6 @@ def test_command_line_prints_violations_and_exits_1(tree_copy):
         planted.unlink()
     assert proc.returncode == 1
     assert (
-        "envs/planted.py:2: envs may not import teacherforge.trainers.grpo (envs import no trainers)"
+        "envs/planted.py:2: envs may not import teacherforge.trainers.grpo (envs import neither datagen nor trainers)"
         in proc.stdout.splitlines()
     )
