@@ -40,6 +40,16 @@ def add_config_arguments(
         parser.add_argument("--run-dir", help="run directory (default runs/<name>)")
 
 
+def add_resume_argument(parser: argparse.ArgumentParser) -> None:
+    """``--resume`` of the training commands (continue from the newest checkpoint)."""
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint even if settings changed (a run killed with the same "
+        "settings continues without it)",
+    )
+
+
 def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> Any:
     """The validated :class:`teacherforge.config.Config` the options describe (plus ``extra`` overrides)."""
     from teacherforge.config import load_config

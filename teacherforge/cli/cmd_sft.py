@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from teacherforge.cli.args import add_config_arguments, config_from_args
+from teacherforge.cli.args import add_config_arguments, add_resume_argument, config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's options."""
     add_config_arguments(parser, default_config="sft_smollm2_cpu")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the newest checkpoint even if settings changed (a run killed with the same "
-        "settings continues without it)",
-    )
+    add_resume_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
