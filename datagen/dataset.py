@@ -17,7 +17,9 @@ Outputs in ``<run_dir>/dataset/``: ``{train,validation,test}.jsonl`` (``{"id", "
 (``input_output`` segments with train flags, rendered with the ChatML training template) and
 ``dataset_info.json`` (version, parent version, counts, stratification by difficulty and
 tag, RAG-failure share). The version is a content hash of the three JSONL splits; the
-manifest records it (``dataset``) with the version it replaced as its parent.
+manifest records it (``dataset``) with its parent: the version it replaced in this run dir or,
+on the first build of a feedback round, the parent round's version (the loop seeds the
+round's manifest with ``{"parent": <version>}``). A rebuild with the same content keeps the parent.
 """
 
 from __future__ import annotations

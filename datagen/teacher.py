@@ -201,6 +201,28 @@ def answer_questions(
     return result
 
 
+def capped(questions: Sequence[Question], cap: int) -> list[Question]:
+    """The questions the teacher answers under ``teacher.max_questions`` (``cap``; 0 = all).
+
+    The cap takes the first ``cap`` generated questions in file order; every question the
+    feedback loop derived from a student failure (``metadata.feedback``) is answered on top of
+    them, so a round's new data reaches its dataset whatever the cap.
+
+    >>> old = [Question(f"q{i}", "c", f"Question {i}?", "a") for i in range(3)]
+    >>> new = Question("c:fb1-0", "c", "Derived?", "a", metadata={"feedback": {"round": 1}})
+    >>> [q.id for q in capped([*old, new], 2)]
+    ['q0', 'q1', 'c:fb1-0']
+    """
+    kept: list[Question] = []
+    generated = 0
+    for question in questions:
+        derived = "feedback" in question.metadata
+        if derived or not cap or generated < cap:
+            kept.append(question)
+            generated += not derived
+    return kept
+
+
 def _progress(desc: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
     from tqdm.auto import tqdm
 
@@ -248,9 +270,7 @@ def run_teacher(config: Config, backend: Any = None) -> dict[str, Any]:
         if done is not None:
             return skipped_summary(done)
         questions_path = layout.questions_file
-        questions = [q for q in layout.questions(None) if q.split in tc.splits]
-        if tc.max_questions:
-            questions = questions[: tc.max_questions]
+        questions = capped([q for q in layout.questions(None) if q.split in tc.splits], tc.max_questions)
         if not questions:
             raise ValueError(
                 f"{questions_path}: no questions in splits {list(tc.splits)}; check teacher.splits"

@@ -16,6 +16,11 @@ Failures are mined on the **training** split, so the held-out questions stay hel
 "Student challenges teacher": where the two disagree and the student's answer is supported
 by the gold chunk while the teacher's is not, the teacher record is flagged for review
 (``review_status: pending``, tag ``student_challenge``) instead of being trained on.
+
+A round never retrains on the data it already had: it stops with a one-line reason
+(:attr:`RoundResult.stopped`) when there is nothing new (no failures, or no question derivable
+from them, and no challenged record) or when its dataset version equals its parent's (every
+new question was dropped on the way: teacher splits, teacher drops, quality filter, review).
 """
 
 from __future__ import annotations
@@ -174,8 +179,12 @@ def derive_questions(
 
 def prepare_round_dir(
     parent: Path, round_dir: Path, questions: list[dict], failures: Sequence[Failure], round_index: int
-) -> None:
-    """Create the round's run dir: copies of the parent's corpus artifacts, the extended questions, lineage."""
+) -> dict[str, Any]:
+    """Create the round's run dir: copies of the parent's corpus artifacts, the extended questions, lineage.
+
+    The round's manifest starts with the parent's dataset version as the parent of the
+    version its dataset build will record; returns the lineage (also in ``lineage.json``).
+    """
     source, target = RunLayout(parent), RunLayout(round_dir)
     round_dir.mkdir(parents=True, exist_ok=True)
     for copied, copy in zip(source.corpus_artifacts, target.corpus_artifacts):
@@ -201,10 +210,10 @@ def prepare_round_dir(
     atomic_write_json(target.lineage, lineage)
     with RunDir(round_dir) as run:
         run.manifest.setdefault("lineage", lineage)
-        if parent_manifest.get("dataset"):
-            # the dataset builder records the version it replaces as its parent: start from the parent's
-            run.manifest.setdefault("dataset", parent_manifest["dataset"])
+        # no version yet: the round's first dataset build records the parent's version as its parent
+        run.manifest.setdefault("dataset", {"parent": lineage["parent_dataset_version"]})
         run.save_manifest()
+    return lineage
 
 
 def flag_challenged_records(run_dir: Path, question_ids: Sequence[str]) -> int:
@@ -227,7 +236,11 @@ def flag_challenged_records(run_dir: Path, question_ids: Sequence[str]) -> int:
 
 @dataclass(frozen=True)
 class RoundResult:
-    """What one round did and how the student compares with the teacher afterwards."""
+    """What one round did and how the student compares with the teacher afterwards.
+
+    ``stopped`` says why the round did not retrain (empty when it did); a stopped round has no
+    evaluation (``ratio_f1`` NaN, no ``metrics``).
+    """
 
     round: int
     run_dir: str
@@ -236,9 +249,35 @@ class RoundResult:
     challenged: int
     ratio_f1: float
     metrics: dict[str, Any]
+    stopped: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def nothing_new(failures: int, new_questions: int, mined: int) -> str:
+    """Why a round has no new question to train on (empty when it has some).
+
+    >>> nothing_new(0, 0, 6)
+    'no failures: the student missed none of the 6 training questions mined'
+    >>> nothing_new(4, 0, 6)
+    'no derivable questions: every question on the chunks of the 4 failures is already asked'
+    >>> nothing_new(4, 9, 6)
+    ''
+    """
+    if not failures:
+        return f"no failures: the student missed none of the {mined} training questions mined"
+    if not new_questions:
+        return f"no derivable questions: every question on the chunks of the {failures} failures is already asked"
+    return ""
+
+
+def all_filtered(new_questions: int, version: str) -> str:
+    """Why a round whose dataset equals its parent's (``version``) stops."""
+    return (
+        f"all filtered: none of the {new_questions} new questions reached the dataset (teacher.splits, "
+        f"teacher drops, quality filter or review), so its version {version} equals the parent's"
+    )
 
 
 def student_name(run_dir: Path) -> str:
@@ -257,7 +296,10 @@ def headline_ratio(result: dict[str, Any], student_label: str) -> float:
 
 
 def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
-    """One feedback round from ``parent`` into ``parent/rounds/round_NN`` (resumable)."""
+    """One feedback round from ``parent`` into ``parent/rounds/round_NN`` (resumable).
+
+    Stops before retraining, with :attr:`RoundResult.stopped` set, when it has nothing new to train on.
+    """
     from teacherforge.cli.pipeline import stage_function
     from teacherforge.trainers.eval_models import resolve_model, resolve_models
     from teacherforge.trainers.evaluate import evaluate
@@ -292,13 +334,20 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     new_questions = derive_questions(
         failures, chunks, questions, round_index, config.loop.max_new_questions_per_failure
     )
-    prepare_round_dir(parent, round_dir, questions + new_questions, failures, round_index)
+    stopped = nothing_new(len(failures), len(new_questions), len(train))
+    if stopped and not challenged:
+        return _stop(round_dir, round_index, len(failures), 0, 0, stopped)
+    lineage = prepare_round_dir(parent, round_dir, questions + new_questions, failures, round_index)
 
     round_cfg = dataclasses.replace(config, run_dir=str(round_dir))
     for stage in ("teacher", "quality"):
         stage_function(stage)(round_cfg)
     flagged = flag_challenged_records(round_dir, challenged)
     stage_function("dataset")(round_cfg)
+    version = RunDir.load_manifest(round_dir)["dataset"]["version"]
+    if version == lineage["parent_dataset_version"]:
+        reason = stopped or all_filtered(len(new_questions), version)
+        return _stop(round_dir, round_index, len(failures), len(new_questions), flagged, reason)
     for stage in config.loop.retrain:
         stage_function(stage)(round_cfg)
     round_student = student_name(round_dir) if config.loop.student == "auto" else config.loop.student
@@ -311,6 +360,19 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     outcome = RoundResult(
         round_index, str(round_dir), len(failures), len(new_questions), flagged, ratio, result["metrics"]
     )
+    atomic_write_json(done, outcome.to_json())
+    return outcome
+
+
+def _stop(
+    round_dir: Path, round_index: int, failures: int, new_questions: int, challenged: int, reason: str
+) -> RoundResult:
+    """A round that stops before retraining, recorded in its ``round.json`` so a rerun stops at once."""
+    outcome = RoundResult(
+        round_index, str(round_dir), failures, new_questions, challenged, float("nan"), {}, reason
+    )
+    done = RunLayout(round_dir).round_result
+    done.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(done, outcome.to_json())
     return outcome
 
@@ -330,6 +392,9 @@ def run_loop(config: Config) -> dict[str, Any]:
     for index in range(1, config.loop.rounds + 1):
         outcome = run_round(config, parent, index)
         results.append(outcome)
+        if outcome.stopped:
+            print(f"round {index}: stopped without retraining — {outcome.stopped}")
+            break
         print(
             f"round {index}: {outcome.failures} failures → {outcome.new_questions} new questions, "
             f"{outcome.challenged} teacher records challenged, F1 ratio {outcome.ratio_f1:.3f}"
@@ -341,7 +406,7 @@ def run_loop(config: Config) -> dict[str, Any]:
             print(f"stopping: the ratio improved by {improved:.3f} < loop.min_improvement")
             break
     write_rounds_report(RunLayout(root).report, results)
-    return {"rounds": len(results), "final_ratio_f1": previous}
+    return {"rounds": len(results), "final_ratio_f1": previous, "stopped": results[-1].stopped}
 
 
 def write_rounds_report(report: ReportDir, results: Sequence[RoundResult]) -> None:
@@ -351,11 +416,11 @@ def write_rounds_report(report: ReportDir, results: Sequence[RoundResult]) -> No
     report.path.mkdir(parents=True, exist_ok=True)
     atomic_write_json(report.rounds, [r.to_json() for r in results])
     lines = [
-        "| round | failures | new questions | challenged | F1 student/teacher |",
-        "|---|---|---|---|---|",
+        "| round | failures | new questions | challenged | F1 student/teacher | stopped |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.round} | {r.failures} | {r.new_questions} | {r.challenged} | {r.ratio_f1:.3f} |"
+        f"| {r.round} | {r.failures} | {r.new_questions} | {r.challenged} | {r.ratio_f1:.3f} | {r.stopped} |"
         for r in results
     ]
     atomic_write_text(report.rounds_table, "\n".join(lines) + "\n")

@@ -156,7 +156,13 @@ class TeacherConfig:
         default_factory=lambda: ["train", "validation"], metadata={"help": "splits answered"}
     )
     max_retries: int = field(default=1, metadata={"help": "extra samples for an empty or truncated answer"})
-    max_questions: int = field(default=0, metadata={"help": "answer only the first N questions (0 = all)"})
+    max_questions: int = field(
+        default=0,
+        metadata={
+            "help": "answer only the first N generated questions (0 = all); questions the feedback loop "
+            "derived from student failures are always answered on top"
+        },
+    )
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:

@@ -7,10 +7,12 @@ import pytest
 from teacherforge.cli.feedback import Failure, collect_failures, find_challenges, run_loop
 from teacherforge.cli.pipeline import stage_function
 from teacherforge.config import load_config
+from teacherforge.run import RunLayout
 from teacherforge.workspace import read_json, read_jsonl
 from tests.envs._envkit import CHUNK_TEXTS, QUESTIONS, write_run_dir
 
 WRONG = "custom:tests.trainers.eval_fakes:wrong"
+RIGHT = "custom:tests.trainers.eval_fakes:right"
 
 
 def _parent_run(tmp_path, *overrides: str):
@@ -38,14 +40,15 @@ def _parent_run(tmp_path, *overrides: str):
 
 @pytest.fixture
 def config(tmp_path):
-    return _parent_run(tmp_path, f"loop.student={WRONG}")
+    # the teacher's cap is below the 8 train/validation questions: the derived ones come last in the file
+    return _parent_run(tmp_path, f"loop.student={WRONG}", "teacher.max_questions=3")
 
 
 def test_one_round_builds_a_new_dataset_version_with_lineage_to_the_failures(config):
     parent = config.run_path
     parent_version = read_json(parent / "manifest.json")["dataset"]["version"]
     summary = run_loop(config)
-    assert summary["rounds"] == 1
+    assert summary["rounds"] == 1 and summary["stopped"] == ""
     round_dir = parent / "rounds" / "round_01"
 
     lineage = read_json(round_dir / "lineage.json")
@@ -66,9 +69,15 @@ def test_one_round_builds_a_new_dataset_version_with_lineage_to_the_failures(con
         origin = failures[q["metadata"]["feedback"]["derived_from"]]
         assert q["chunk_id"] in origin["chunk_ids"] and q["split"] == "train"
 
+    answered = [r["trace"]["question_id"] for r in read_jsonl(round_dir / "teacher.jsonl")]
+    assert answered == ["q0", "q1", "q2", *derived], (
+        "the cap takes old questions; every derived one is answered"
+    )
     rows = read_jsonl(round_dir / "dataset" / "train.jsonl")
     from_failures = [r for r in rows if r["metadata"]["question_id"] in derived]
-    assert from_failures, "the new dataset version contains examples derived from the failures"
+    assert {r["metadata"]["question_id"] for r in from_failures} == set(derived), (
+        "the new dataset version contains the answers of every question derived from the failures"
+    )
     # lineage resolves: example → question → failure → the parent's question
     parent_questions = {q["id"] for q in read_json(parent / "questions.json")}
     for row in from_failures:
@@ -78,6 +87,39 @@ def test_one_round_builds_a_new_dataset_version_with_lineage_to_the_failures(con
     assert (round_dir / "report" / "metrics.json").exists()
 
     assert run_loop(config)["rounds"] == 1, "a finished round is not redone"
+
+
+def _stopped_round(config, capsys) -> tuple[dict, str]:
+    """Run the loop (retraining SFT) and check the round stopped before training: its summary and line."""
+    summary = run_loop(config)
+    lines = capsys.readouterr().out.splitlines()
+    stop_lines = [line for line in lines if line.startswith("round 1: stopped without retraining — ")]
+    assert len(stop_lines) == 1 and summary["stopped"] in stop_lines[0]
+    round_dir = RunLayout(config.run_path).round_dir(1)
+    assert not RunLayout(round_dir).training_dir("sft").path.exists(), (
+        "no SFT run for a round with no new data"
+    )
+    assert read_json(RunLayout(config.run_path).report.rounds)[0]["stopped"] == summary["stopped"]
+    assert run_loop(config)["stopped"] == summary["stopped"], "a rerun stops at once"
+    return summary, round_dir
+
+
+def test_a_round_without_failures_stops_without_retraining(tmp_path, capsys):
+    config = _parent_run(tmp_path, f"loop.student={RIGHT}", "loop.retrain=[sft]")
+    summary, _ = _stopped_round(config, capsys)
+    assert summary["stopped"].startswith("no failures:") and summary["rounds"] == 1
+
+
+def test_a_round_whose_new_questions_are_all_filtered_stops_without_retraining(tmp_path, capsys):
+    # the teacher answers only validation questions: the derived (training) questions never reach the dataset
+    config = _parent_run(
+        tmp_path, f"loop.student={WRONG}", "loop.retrain=[sft]", "teacher.splits=[validation]"
+    )
+    parent_version = read_json(RunLayout(config.run_path).manifest)["dataset"]["version"]
+    summary, round_dir = _stopped_round(config, capsys)
+    assert summary["stopped"].startswith("all filtered:")
+    dataset = read_json(RunLayout(round_dir).manifest)["dataset"]
+    assert dataset == {**dataset, "version": parent_version, "parent": parent_version}
 
 
 def test_failure_reasons_and_student_challenges():
