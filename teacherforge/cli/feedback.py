@@ -35,6 +35,7 @@ from typing import Any
 from teacherforge.config import Config
 from teacherforge.records import as_questions
 from teacherforge.run import ReportDir, RunLayout
+from teacherforge.trainers.metrics import Interval, change_word, paired_difference_ci
 from teacherforge.types import Chunk
 from teacherforge.workspace import (
     RunDir,
@@ -239,7 +240,9 @@ class RoundResult:
     """What one round did and how the student compares with the teacher afterwards.
 
     ``stopped`` says why the round did not retrain (empty when it did); a stopped round has no
-    evaluation (``ratio_f1`` NaN, no ``metrics``).
+    evaluation (``ratio_f1`` NaN, no ``metrics``). ``f1_gain`` is the student's held-out F1 minus
+    the previous round's student's on the same questions, with a paired bootstrap interval;
+    ``change`` its honest word ("improved" only when the interval excludes 0).
     """
 
     round: int
@@ -250,6 +253,8 @@ class RoundResult:
     ratio_f1: float
     metrics: dict[str, Any]
     stopped: str = ""
+    f1_gain: dict[str, Any] | None = None
+    change: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -278,6 +283,27 @@ def all_filtered(new_questions: int, version: str) -> str:
         f"all filtered: none of the {new_questions} new questions reached the dataset (teacher.splits, "
         f"teacher drops, quality filter or review), so its version {version} equals the parent's"
     )
+
+
+def student_f1(report: ReportDir, student_label: str, mode: str | None = None) -> dict[str, float]:
+    """Per-question F1 (question id → F1) of ``student_label`` in ``mode`` (default: its first mode)."""
+    rows = (
+        [r for r in read_jsonl(report.results) if r["model"] == student_label]
+        if report.results.exists()
+        else []
+    )
+    mode = mode or next((r["mode"] for r in rows), None)
+    return {r["question_id"]: r["f1"] for r in rows if r["mode"] == mode}
+
+
+def f1_gain(before: dict[str, float], after: dict[str, float], samples: int, seed: int) -> Interval:
+    """Mean F1 of ``after`` minus ``before`` on the questions both answered, with a paired bootstrap CI.
+
+    >>> f1_gain({"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 1.0, "c": 0.0}, samples=50, seed=0).mean
+    0.5
+    """
+    ids = [q for q in after if q in before]
+    return paired_difference_ci([after[q] for q in ids], [before[q] for q in ids], samples, seed=seed)
 
 
 def student_name(run_dir: Path) -> str:
@@ -356,9 +382,25 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     )
     stage_function("eval")(eval_cfg)
     result = read_json(RunLayout(round_dir).report.metrics)
-    ratio = headline_ratio(result, resolve_model(round_student, eval_cfg).label)
+    round_label = resolve_model(round_student, eval_cfg).label
+    ratio = headline_ratio(result, round_label)
+    after = student_f1(RunLayout(round_dir).report, round_label)
+    mode = next(
+        (r["mode"] for r in read_jsonl(RunLayout(round_dir).report.results) if r["model"] == round_label),
+        None,
+    )
+    before = student_f1(parent_layout.report, student_label, mode)
+    gain = f1_gain(before, after, config.eval.bootstrap_samples, config.seed)
     outcome = RoundResult(
-        round_index, str(round_dir), len(failures), len(new_questions), flagged, ratio, result["metrics"]
+        round_index,
+        str(round_dir),
+        len(failures),
+        len(new_questions),
+        flagged,
+        ratio,
+        result["metrics"],
+        f1_gain=gain.to_json(),
+        change=change_word(gain, "improved", "worse"),
     )
     atomic_write_json(done, outcome.to_json())
     return outcome
@@ -378,7 +420,8 @@ def _stop(
 
 
 def run_loop(config: Config) -> dict[str, Any]:
-    """Feedback rounds until ``loop.rounds`` or until the ratio improves by less than ``loop.min_improvement``."""
+    """Feedback rounds until ``loop.rounds``, a round with nothing new, or (``loop.stop_without_gain``)
+    a round whose held-out F1 gain over the previous round is not significant."""
     root = config.run_path
     baseline = RunLayout(root).report.metrics
     previous = float("nan")
@@ -395,18 +438,29 @@ def run_loop(config: Config) -> dict[str, Any]:
         if outcome.stopped:
             print(f"round {index}: stopped without retraining — {outcome.stopped}")
             break
+        gain = outcome.f1_gain or {}
         print(
             f"round {index}: {outcome.failures} failures → {outcome.new_questions} new questions, "
-            f"{outcome.challenged} teacher records challenged, F1 ratio {outcome.ratio_f1:.3f}"
+            f"{outcome.challenged} teacher records challenged, F1 ratio {outcome.ratio_f1:.3f}, "
+            f"held-out F1 vs previous round {gain.get('mean', float('nan')):+.3f} "
+            f"[{gain.get('low', float('nan')):+.3f}, {gain.get('high', float('nan')):+.3f}] ({outcome.change})"
         )
-        improved = outcome.ratio_f1 - previous if previous == previous else float("inf")
         previous = outcome.ratio_f1
         parent = Path(outcome.run_dir)
-        if improved < config.loop.min_improvement:
-            print(f"stopping: the ratio improved by {improved:.3f} < loop.min_improvement")
+        if config.loop.stop_without_gain and outcome.change != "improved":
+            print(
+                f"stopping: round {index} did not improve held-out F1 ({outcome.change}; loop.stop_without_gain)"
+            )
             break
     write_rounds_report(RunLayout(root).report, results)
     return {"rounds": len(results), "final_ratio_f1": previous, "stopped": results[-1].stopped}
+
+
+def _gain_cell(result: RoundResult) -> str:
+    gain = result.f1_gain
+    if not gain:
+        return "—"
+    return f"{gain['mean']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}] {result.change}"
 
 
 def write_rounds_report(report: ReportDir, results: Sequence[RoundResult]) -> None:
@@ -416,11 +470,12 @@ def write_rounds_report(report: ReportDir, results: Sequence[RoundResult]) -> No
     report.path.mkdir(parents=True, exist_ok=True)
     atomic_write_json(report.rounds, [r.to_json() for r in results])
     lines = [
-        "| round | failures | new questions | challenged | F1 student/teacher | stopped |",
-        "|---|---|---|---|---|---|",
+        "| round | failures | new questions | challenged | F1 student/teacher | F1 vs previous [95% CI] | stopped |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.round} | {r.failures} | {r.new_questions} | {r.challenged} | {r.ratio_f1:.3f} | {r.stopped} |"
+        f"| {r.round} | {r.failures} | {r.new_questions} | {r.challenged} | {r.ratio_f1:.3f} | "
+        f"{_gain_cell(r)} | {r.stopped} |"
         for r in results
     ]
     atomic_write_text(report.rounds_table, "\n".join(lines) + "\n")

@@ -41,6 +41,11 @@ MOVED_KEYS = {
     "teacher.min_score": "retrieval.min_score",
     "env.index": "retrieval.index",
 }
+# keys whose meaning changed: old key -> what replaces it
+REPLACED_KEYS = {
+    "loop.min_improvement": "loop.stop_without_gain (the loop stops on a paired 95% interval of the "
+    "held-out F1 gain, not on a raw ratio threshold)",
+}
 
 __all__ = [
     "MOVED_KEYS",
@@ -158,6 +163,8 @@ def _describe(exc: OmegaConfBaseException, source: str) -> str:
     if key in MOVED_KEYS:
         new = MOVED_KEYS[key]
         return f"{source}: {key}: moved to {new} (one key for every stage that reads it); rename it to {new}"
+    if key in REPLACED_KEYS:
+        return f"{source}: {key}: replaced by {REPLACED_KEYS[key]}"
     message = str(exc).splitlines()[0]
     allowed = ""
     parent = getattr(exc, "object_type", None)

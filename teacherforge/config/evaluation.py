@@ -53,7 +53,13 @@ class LoopConfig:
     """Feedback rounds: evaluate → failures → new data → retrain → evaluate."""
 
     rounds: int = field(default=1, metadata={"help": "max rounds"})
-    min_improvement: float = field(default=0.0, metadata={"help": "stop when the ratio improves less"})
+    stop_without_gain: bool = field(
+        default=True,
+        metadata={
+            "help": "stop after a round whose held-out F1 gain over the previous round has a paired 95% "
+            "bootstrap interval that does not exclude 0 from below (false: run all loop.rounds)"
+        },
+    )
     retrain: List[str] = field(
         default_factory=lambda: ["sft"],
         metadata={

@@ -89,6 +89,21 @@ def test_one_round_builds_a_new_dataset_version_with_lineage_to_the_failures(con
     assert run_loop(config)["rounds"] == 1, "a finished round is not redone"
 
 
+def test_a_round_without_a_significant_gain_stops_the_loop(tmp_path, capsys):
+    """The parent's evaluation and the round's score the same (wrong) student: the gain's interval
+    is [0, 0], so two requested rounds stop after the first, and rounds.md shows the interval."""
+    config = _parent_run(tmp_path, f"loop.student={WRONG}", "loop.rounds=2", f"eval.models=[teacher,{WRONG}]")
+    stage_function("eval")(config)
+    summary = run_loop(config)
+    assert summary["rounds"] == 1 and summary["stopped"] == ""
+    result = read_json(RunLayout(config.run_path).report.rounds)[0]
+    assert result["f1_gain"]["n"] > 0 and result["f1_gain"]["low"] == result["f1_gain"]["high"] == 0.0
+    assert result["change"] == "no significant change"
+    assert "stopping: round 1 did not improve held-out F1" in capsys.readouterr().out
+    table = RunLayout(config.run_path).report.rounds_table.read_text()
+    assert "+0.000 [+0.000, +0.000] no significant change" in table
+
+
 def _stopped_round(config, capsys) -> tuple[dict, str]:
     """Run the loop (retraining SFT) and check the round stopped before training: its summary and line."""
     summary = run_loop(config)

@@ -82,6 +82,11 @@ def test_moved_keys_fail_naming_the_new_key(tmp_path, old):
         )
 
 
+def test_replaced_key_fails_naming_what_replaces_it():
+    with pytest.raises(ConfigError, match=r"loop.min_improvement: replaced by loop.stop_without_gain"):
+        load_config(None, ["loop.min_improvement=0.1"])
+
+
 def test_one_top_k_for_every_stage_and_eval_apart_only_when_set():
     cfg = load_config(None, ["retrieval.top_k=2"])
     assert cfg.retrieval.top_k == 2 and cfg.eval.top_k is None and cfg.eval_top_k == 2
