@@ -146,7 +146,7 @@ def build_task(
     return SearchTask(
         config=dataclasses.replace(config.env, split=split),
         retriever=retriever if retriever is not None else layout.retriever(index, config.retrieval),
-        questions=tuple(as_questions(questions)) if questions is not None else tuple(layout.questions(split)),
+        questions=tuple(questions if questions is not None else layout.questions(split)),
         rubric=rubric if rubric is not None else rubric_of(config, judge),
         index=index,
         top_k=top_k or config.retrieval.top_k,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -285,7 +286,7 @@ class RunDir:
         try:
             manifest = self.load_manifest(self.path)
             recorded = manifest.get("layout_version")
-            fresh = {"created_at": utc_now(), "versions": package_versions(), "steps": []}
+            fresh = {"created_at": utc_now(), "versions": self.versions, "steps": []}
             self.manifest = upgrade_manifest(manifest or fresh, self.path)
         except BaseException:
             self._lock.release()  # a run dir this version cannot open: refused, nothing written
@@ -295,6 +296,11 @@ class RunDir:
             self.save_manifest()
         self.manifest.setdefault("steps", [])
         return self
+
+    @functools.cached_property
+    def versions(self) -> dict[str, str]:
+        """The tracked package versions, looked up once per run-dir session (when first written)."""
+        return package_versions()
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
@@ -400,7 +406,7 @@ class RunDir:
     def _put(self, record: StepRecord) -> None:
         self.manifest["steps"] = [s for s in self.manifest["steps"] if s["name"] != record.name]
         self.manifest["steps"].append(record.to_json())
-        self.manifest["versions"] = package_versions()
+        self.manifest["versions"] = self.versions
         self.save_manifest()
 
 

@@ -285,15 +285,17 @@ def all_filtered(new_questions: int, version: str) -> str:
     )
 
 
-def student_f1(report: ReportDir, student_label: str, mode: str | None = None) -> dict[str, float]:
-    """Per-question F1 (question id → F1) of ``student_label`` in ``mode`` (default: its first mode)."""
+def student_f1(
+    report: ReportDir, student_label: str, mode: str | None = None
+) -> tuple[str | None, dict[str, float]]:
+    """``(mode, {question id: F1})`` of ``student_label`` in ``mode`` (default: its first mode)."""
     rows = (
         [r for r in read_jsonl(report.results) if r["model"] == student_label]
         if report.results.exists()
         else []
     )
     mode = mode or next((r["mode"] for r in rows), None)
-    return {r["question_id"]: r["f1"] for r in rows if r["mode"] == mode}
+    return mode, {r["question_id"]: r["f1"] for r in rows if r["mode"] == mode}
 
 
 def f1_gain(before: dict[str, float], after: dict[str, float], samples: int, seed: int) -> Interval:
@@ -384,12 +386,8 @@ def run_round(config: Config, parent: Path, round_index: int) -> RoundResult:
     result = read_json(RunLayout(round_dir).report.metrics)
     round_label = resolve_model(round_student, eval_cfg).label
     ratio = headline_ratio(result, round_label)
-    after = student_f1(RunLayout(round_dir).report, round_label)
-    mode = next(
-        (r["mode"] for r in read_jsonl(RunLayout(round_dir).report.results) if r["model"] == round_label),
-        None,
-    )
-    before = student_f1(parent_layout.report, student_label, mode)
+    mode, after = student_f1(RunLayout(round_dir).report, round_label)
+    _, before = student_f1(parent_layout.report, student_label, mode)
     gain = f1_gain(before, after, config.eval.bootstrap_samples, config.seed)
     outcome = RoundResult(
         round_index,
