@@ -12,6 +12,12 @@ distractor chunks of the same split (never its own source chunks), answered with
 :data:`~teacherforge.rag.NOT_IN_CONTEXT`; the share is of the final examples of
 each split. With ``quality.redact`` the context chunks are redacted like the records were.
 
+Examples of questions the feedback loop derived from a student failure carry the question's
+``metadata.feedback`` (round, reasons, weight: the SFT and GRPO stages oversample them by it).
+``dataset.hard_negatives`` adds, for each such example whose failure retrieved other chunks than
+the gold one, a RAG-failure example whose context is those confusing chunks (only ones that do
+not hold the answer), so the student learns that what the failed search returned does not answer it.
+
 Outputs in ``<run_dir>/dataset/``: ``{train,validation,test}.jsonl`` (``{"id", "messages",
 "split", "metadata"}``), ``hf/`` (a ``datasets.DatasetDict``), ``axolotl/{split}.jsonl``
 (``input_output`` segments with train flags, rendered with the ChatML training template) and
@@ -34,6 +40,7 @@ from typing import Any
 from teacherforge.config import Config
 from teacherforge.rag import NOT_IN_CONTEXT, rag_messages
 from teacherforge.records import SPLITS, RecordMetadata, TeacherRecord
+from teacherforge.rewards.answer import normalize_answer
 from teacherforge.run import NAMES, RunLayout
 from teacherforge.workspace import (
     RunDir,
@@ -110,7 +117,7 @@ def rag_failure_examples(
     parents += [examples[rng.randrange(len(examples))] for _ in range(wanted - len(parents))]
     out = []
     for n, parent in enumerate(parents):
-        meta = parent["metadata"]
+        meta = _unweighted(parent["metadata"])
         pool = [c for c in split_chunks if c not in set(meta["source_chunk_ids"])]
         if not pool:
             continue
@@ -127,6 +134,58 @@ def rag_failure_examples(
                 "metadata": {
                     **meta,
                     "tags": sorted({*meta["tags"], "rag_failure"}),
+                    "generation_method": "rag_failure",
+                    "context_chunk_ids": chosen,
+                    "parent_id": parent["id"],
+                },
+            }
+        )
+    return out
+
+
+def _unweighted(meta: dict[str, Any]) -> dict[str, Any]:
+    """An example's metadata without ``feedback``: examples made from another are not oversampled."""
+    return {k: v for k, v in meta.items() if k != "feedback"}
+
+
+def hard_negative_examples(
+    examples: Sequence[dict[str, Any]],
+    split_chunks: Sequence[str],
+    chunk_text: dict[str, str],
+    redactor: Any = None,
+) -> list[dict[str, Any]]:
+    """RAG-failure examples from the chunks a failed retrieval returned (``metadata.feedback``).
+
+    For each example with ``hard_negative_chunk_ids``: those that are chunks of its split
+    (``split_chunks``: no other split's text reaches training) and do not contain its answer
+    become the context, answered with :data:`~teacherforge.rag.NOT_IN_CONTEXT`.
+    """
+    in_split = set(split_chunks)
+    out = []
+    for parent in examples:
+        negatives = (parent["metadata"].get("feedback") or {}).get("hard_negative_chunk_ids") or []
+        meta = _unweighted(parent["metadata"])
+        answer = normalize_answer(parent["messages"][-1]["content"])
+        chosen = [
+            c
+            for c in negatives
+            if c in in_split
+            and c not in meta["source_chunk_ids"]
+            and answer not in normalize_answer(chunk_text[c])
+        ]
+        if not chosen or not answer:
+            continue
+        passages = [chunk_text[c] for c in chosen]
+        if redactor is not None:
+            passages = [redactor.redact(p)[0] for p in passages]
+        out.append(
+            {
+                "id": f"{parent['id']}#hard_negative",
+                "messages": rag_messages(parent["messages"][1]["content"], passages, NOT_IN_CONTEXT),
+                "split": parent["split"],
+                "metadata": {
+                    **meta,
+                    "tags": sorted({*meta["tags"], "rag_failure", "hard_negative"}),
                     "generation_method": "rag_failure",
                     "context_chunk_ids": chosen,
                     "parent_id": parent["id"],
@@ -174,8 +233,14 @@ def build_examples(
     rag_failure_share: float,
     seed: int = 0,
     redactor: Any = None,
+    feedback: dict[str, Any] | None = None,
+    hard_negatives: bool = False,
 ) -> tuple[dict[str, list[dict[str, Any]]], Counter]:
-    """Split examples (with RAG failures added) and counts of what was left out and why."""
+    """Split examples (with RAG failures added) and counts of what was left out and why.
+
+    ``feedback`` maps question ids to their ``metadata.feedback`` (questions derived from failures).
+    """
+    feedback = feedback or {}
     chunk_text = {c["chunk_id"]: c["text"] for c in chunks}
     skipped: Counter = Counter()
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
@@ -189,7 +254,10 @@ def build_examples(
         if not keep_record(record.metadata, statuses):
             skipped["review_status" if record.metadata.review_status not in statuses else "invalid"] += 1
             continue
-        splits[split].append(example_from_record(record, chunk_text, redactor))
+        example = example_from_record(record, chunk_text, redactor)
+        if qid in feedback:
+            example["metadata"]["feedback"] = feedback[qid]
+        splits[split].append(example)
     chunk_split: dict[str, set[str]] = {s: set() for s in SPLITS}
     for rows in splits.values():
         for ex in rows:
@@ -198,9 +266,10 @@ def build_examples(
     rng = random.Random(seed)
     for split in SPLITS:
         pool = sorted(chunk_split[split])
-        splits[split] += rag_failure_examples(
-            splits[split], pool, chunk_text, rag_failure_share, rng, redactor
-        )
+        answered = list(splits[split])
+        splits[split] += rag_failure_examples(answered, pool, chunk_text, rag_failure_share, rng, redactor)
+        if hard_negatives:
+            splits[split] += hard_negative_examples(answered, pool, chunk_text, redactor)
     return splits, skipped
 
 
@@ -288,7 +357,9 @@ def run_dataset(config: Config) -> dict[str, Any]:
             return skipped_summary(done)
         records = layout.teacher_records()
         chunks = read_jsonl(layout.chunks)
-        question_splits = {q.id: q.split for q in layout.questions(None)}
+        questions = layout.questions(None)
+        question_splits = {q.id: q.split for q in questions}
+        feedback = {q.id: dict(q.metadata["feedback"]) for q in questions if "feedback" in q.metadata}
         redactor = None
         if config.quality.redact:
             from teacherforge.datagen.redact import Redactor
@@ -304,6 +375,8 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 rag_failure_share=dc.rag_failure_share,
                 seed=config.seed,
                 redactor=redactor,
+                feedback=feedback,
+                hard_negatives=dc.hard_negatives,
             )
             for split, rows in splits.items():
                 atomic_write_jsonl(layout.dataset_split(split), rows)

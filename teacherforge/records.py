@@ -79,6 +79,24 @@ class Question:
         )
 
 
+def feedback_copies(metadata: Mapping[str, Any], oversample: float) -> int:
+    """How many times a training example or question appears: 1, or, for one the feedback loop
+    derived from a student failure (``metadata.feedback``), ``round(oversample × weight)`` and at
+    least 1 (the weight is ``1 + (1 − the student's F1)``, so 1 to 2).
+
+    >>> feedback_copies({}, 2.0)
+    1
+    >>> feedback_copies({"feedback": {"weight": 2.0}}, 2.0)
+    4
+    >>> feedback_copies({"feedback": {"weight": 1.5}}, 0.0)
+    1
+    """
+    feedback = metadata.get("feedback")
+    if not feedback:
+        return 1
+    return max(1, round(oversample * float(feedback.get("weight", 1.0))))
+
+
 _REQUIRED_STR = ("id", "question", "answer")
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.config import Config, ConfigError
+from teacherforge.records import feedback_copies
 from teacherforge.run import RunLayout, TrainingDir
 from teacherforge.trainers.grpo_rollout import BackendFactory
 from teacherforge.workspace import Step, config_slice
@@ -244,7 +245,14 @@ def build_grpo_trainer(
     )
     # TRL 1.16: RepeatSampler (seeded with args.seed) repeats each dataset row num_generations times
     # in a row, so every generation holds whole groups of one question.
-    dataset = Dataset.from_list([{"prompt": q, "question_id": r.id} for q, r in rollout.questions.items()])
+    # Questions derived from a student failure are drawn grpo.feedback_oversample x their weight times.
+    dataset = Dataset.from_list(
+        [
+            {"prompt": q, "question_id": r.id}
+            for q, r in rollout.questions.items()
+            for _ in range(feedback_copies(r.metadata, cfg.feedback_oversample))
+        ]
+    )
     reward_funcs = rubric_to_trl_rewards(task.rubric)
     components = [f.__name__ for f in reward_funcs]
     args = trl_args(config, plan, trl_reward_weights(task.rubric))
@@ -442,7 +450,9 @@ def grpo_steps(config: Config, opaque: bool = False) -> tuple[Step | None, Step]
     inputs = [layout.questions_file, layout.index_dir(config.retrieval.index)]
     names = [f.name for f in fields(config.grpo)]
     warm = None
-    if config.grpo.warm_start:
+    if config.grpo.init_adapter:
+        inputs = [*inputs, Path(config.grpo.init_adapter).resolve()]
+    elif config.grpo.warm_start:
         keys = ["grpo.model", "grpo.lora", *(f"grpo.{k}" for k in names if k.startswith("warm_start_"))]
         warm_outputs = [files.warm_start.adapter, files.warm_start_summary]
         warm = Step("grpo_warm_start", config_slice(config, *shared, *keys), inputs, warm_outputs)
@@ -479,7 +489,9 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
             return skipped_summary(done)
         plan = replace(plan, checkpoint=start_point(plan.output_dir, resume or run.unfinished(declared)))
         with run.step(declared) as step:
-            adapter = summary["warm_start"]["adapter"] if warm_step is not None else None
+            adapter = config.grpo.init_adapter or (
+                summary["warm_start"]["adapter"] if warm_step is not None else None
+            )
             summary.update(train_grpo(config, plan, adapter=adapter, backend_factory=backend_factory))
             if not summary["interrupted"]:
                 summary.update(write_reward_report(plan.output_dir))

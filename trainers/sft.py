@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.config import Config, ConfigError, SFTStageConfig
+from teacherforge.records import feedback_copies
 from teacherforge.run import RunLayout, TrainingDir
 from teacherforge.workspace import RunDir, Step, config_slice, read_jsonl, skipped_summary
 
@@ -130,6 +131,28 @@ def _rows(path: Path, required: bool) -> list[dict]:
     return read_jsonl(path)
 
 
+def oversampled(rows: list[dict], oversample: float) -> list[dict]:
+    """The training rows with each example derived from a failure repeated (see ``sft.feedback_oversample``)."""
+    return [row for row in rows for _ in range(feedback_copies(row.get("metadata") or {}, oversample))]
+
+
+def continued_adapter(sc: SFTStageConfig, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """The student with ``sft.init_adapter`` loaded trainable (training continues it, its LoRA settings apply)."""
+    from peft import PeftModel
+
+    adapter = Path(sc.init_adapter)
+    if not (adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"sft.init_adapter: {adapter} holds no adapter_config.json; point it at a trained adapter "
+            "directory (e.g. <run_dir>/sft/adapter) or leave it empty"
+        )
+    if model is None:
+        from teacherforge.models import load_causal_lm
+
+        model, tokenizer = load_causal_lm(sc.model)
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True), tokenizer
+
+
 def sft_step(config: Config, opaque: bool = False) -> Step:
     """What the SFT stage reads and writes: the config keys and files of its fingerprint.
 
@@ -149,6 +172,8 @@ def sft_step(config: Config, opaque: bool = False) -> Step:
         f"sft.{f.name}" for f in dataclasses.fields(sc) if f.name not in ("output_dir", "report_to")
     ]
     inputs = [layout.dataset_split("train")]
+    if sc.init_adapter:
+        inputs.append(Path(sc.init_adapter).resolve())
     if sc.eval and layout.dataset_split("validation").is_file():
         inputs.append(layout.dataset_split("validation"))
     if sc.select_checkpoint == "best":
@@ -172,7 +197,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
     sc: SFTStageConfig = config.sft
     layout = RunLayout(config.run_path)
     train_path = layout.dataset_split("train")
-    train_rows = _rows(train_path, required=True)
+    train_rows = oversampled(_rows(train_path, required=True), sc.feedback_oversample)
     eval_rows = _rows(layout.dataset_split("validation"), required=False) if sc.eval else []
     if not train_rows:
         raise ValueError(f"{train_path} is empty; check the teacher/quality counts in {layout.manifest}")
@@ -190,8 +215,11 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
             return skipped_summary(done)
         if main:
             resume = start_point(out, resume) is not None
+        live = model is not None
         if sc.qlora and model is None:
             model, tokenizer = load_qlora_model(sc.model)
+        if sc.init_adapter:
+            model, tokenizer = continued_adapter(sc, model, tokenizer)
         step_cm = run.step(declared) if main else contextlib.nullcontext()
         with step_cm as step:
             result = train_sft(
@@ -208,7 +236,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
                 selection = choose_checkpoint(config, out, result)
             merged = None
             if sc.merge and main:
-                if model is not None and not isinstance(model, str):
+                if live:
                     raise ValueError("sft.merge needs sft.model to name the base model (not a live model)")
                 merged = merge_adapter(sc.model, result.adapter_dir, files.merged)
             losses = [h["loss"] for h in result.log_history if "loss" in h]

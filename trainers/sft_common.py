@@ -235,7 +235,10 @@ def build_sft_trainer(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        peft_config=peft_config if peft_config is not None else peft_lora_config(lora),
+        # a PeftModel (sft.init_adapter) trains its own adapter: no second LoRA on top
+        peft_config=peft_config
+        if peft_config is not None or hasattr(model, "peft_config")
+        else peft_lora_config(lora),
     )
 
 

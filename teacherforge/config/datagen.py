@@ -216,6 +216,13 @@ class DatasetConfig:
     rag_failure_share: float = field(
         default=0.0, metadata={"help": "share of examples with distractor-only context whose answer says so"}
     )
+    hard_negatives: bool = field(
+        default=True,
+        metadata={
+            "help": "for questions derived from a failed retrieval, a RAG-failure example whose context is "
+            "the chunk that search returned instead (never one holding the answer)"
+        },
+    )
     include_review_statuses: List[str] = field(
         default_factory=lambda: ["auto", "approved"], metadata={"help": "review_status values kept"}
     )

@@ -66,6 +66,13 @@ class LoopConfig:
             "help": "stages retrained each round: sft and/or grpo (empty: only build the new dataset version)"
         },
     )
+    init: str = field(
+        default="continue",
+        metadata={
+            "help": "continue: each round trains on from the previous round's adapter (sft.init_adapter, "
+            "grpo.init_adapter); base: each round trains a fresh LoRA from the base model"
+        },
+    )
     student: str = field(
         default="auto",
         metadata={
@@ -79,6 +86,7 @@ class LoopConfig:
         check_range("loop.rounds", self.rounds, 1)
         for stage in self.retrain:
             check_choice("loop.retrain", stage, ("sft", "grpo"))
+        check_choice("loop.init", self.init, ("continue", "base"))
 
 
 @dataclass

@@ -34,6 +34,20 @@ class GRPOStageConfig:
     temperature: float = field(default=1.0, metadata={"help": "rollout temperature"})
     max_steps: int = field(default=4, metadata={"help": "optimizer steps"})
     save_steps: int = field(default=2, metadata={"help": "checkpoint every N steps"})
+    feedback_oversample: float = field(
+        default=1.0,
+        metadata={
+            "help": "a question the feedback loop derived from a failure is drawn round(this x its weight) "
+            "times (weight 1 + (1 - the student's F1), so 1 to 2; other questions once)"
+        },
+    )
+    init_adapter: str = field(
+        default="",
+        metadata={
+            "help": "a LoRA adapter directory to continue training (the feedback loop's loop.init: continue; replaces the warm start); "
+            "empty: a fresh LoRA on the base model"
+        },
+    )
     warm_start: bool = field(default=True, metadata={"help": "SFT on synthetic search trajectories first"})
     warm_start_steps: int = field(default=8, metadata={"help": "SFT steps of the warm start"})
     warm_start_examples: int = field(
@@ -93,6 +107,7 @@ class GRPOStageConfig:
             )
         check_range("grpo.max_steps", self.max_steps, 1)
         check_range("grpo.save_steps", self.save_steps, 1)
+        check_range("grpo.feedback_oversample", self.feedback_oversample, 0.0)
         check_range("grpo.gradient_accumulation_steps", self.gradient_accumulation_steps, 1)
         if self.batch_size % (self.gradient_accumulation_steps * self.num_generations):
             raise ConfigError(
@@ -120,6 +135,20 @@ class SFTStageConfig:
     num_epochs: float = field(default=1.0, metadata={"help": "epochs when max_steps is -1"})
     max_length: int = field(default=512, metadata={"help": "tokens per example"})
     save_steps: int = field(default=10, metadata={"help": "checkpoint every N steps"})
+    feedback_oversample: float = field(
+        default=1.0,
+        metadata={
+            "help": "a question the feedback loop derived from a failure is trained on round(this x its weight) "
+            "times (weight 1 + (1 - the student's F1), so 1 to 2; other questions once)"
+        },
+    )
+    init_adapter: str = field(
+        default="",
+        metadata={
+            "help": "a LoRA adapter directory to continue training (the feedback loop's loop.init: continue); "
+            "empty: a fresh LoRA on the base model"
+        },
+    )
     merge: bool = field(default=False, metadata={"help": "also save the merged model"})
     output_dir: Optional[str] = field(default=None, metadata={"help": "default: <run_dir>/sft"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU)"})
@@ -151,4 +180,5 @@ class SFTStageConfig:
             )
         check_choice("sft.report_to", self.report_to, ("auto", "wandb", "none"))
         check_choice("sft.select_checkpoint", self.select_checkpoint, ("last", "best"))
+        check_range("sft.feedback_oversample", self.feedback_oversample, 0.0)
         check_range("sft.select_questions", self.select_questions, 0)

@@ -83,7 +83,12 @@ def test_one_round_builds_a_new_dataset_version_with_lineage_to_the_failures(con
     for row in from_failures:
         feedback = questions[row["metadata"]["question_id"]]["metadata"]["feedback"]
         assert feedback["derived_from"] in parent_questions
-    assert read_json(parent / "report" / "rounds.json")[0]["failures"] == len(train_ids)
+    result = read_json(parent / "report" / "rounds.json")[0]
+    assert result["failures"] == len(train_ids)
+    assert result["challenged"] is None, "the oracle teacher has nothing to challenge"
+    assert result["added"]["by_reason"] == {"student_wrong": len(derived)}
+    assert result["added"]["answered"] == result["added"]["kept"] == len(derived)
+    assert "n/a (oracle teacher)" in (parent / "report" / "rounds.md").read_text()
     assert (round_dir / "report" / "metrics.json").exists()
 
     assert run_loop(config)["rounds"] == 1, "a finished round is not redone"
@@ -204,3 +209,115 @@ def test_one_real_round_with_the_embedded_student(tmp_path):
     }
     metrics = read_json(round_dir / "report" / "metrics.json")["metrics"]["fixed"]
     assert "base (smollm2-135m)" in metrics and metrics["teacher (oracle)"]["f1"]["mean"] == 1.0
+
+
+def test_bad_loop_inputs_fail_in_one_line_before_anything_runs(tmp_path, capsys):
+    from teacherforge.cli import main
+
+    config = _parent_run(tmp_path)
+    run = str(config.run_path)
+    common = ["loop", "--config", "quickstart", "--run-dir", run]
+    cases = {
+        "loop.student=auto": "has no trained student (no sft or grpo adapter); run `teacherforge train sft`",
+        "loop.student=sft": "loop.student: 'sft' has no adapter at",
+        "loop.student=no-such-model": "loop.student: 'no-such-model' is no model; use auto, base, sft, grpo",
+    }
+    capsys.readouterr()
+    for setting, message in cases.items():
+        assert main([*common, "--set", setting]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (config.run_path / "rounds").exists(), "nothing written"
+
+
+def test_a_round_left_half_written_resumes_to_the_same_dataset(config):
+    """A round killed after its directory was prepared (an index copy half done, no dataset, no
+    evaluation) finishes on the next run, with the same dataset version as an uninterrupted round."""
+    import shutil
+
+    run_loop(config)
+    round_dir = RunLayout(config.run_path).round_dir(1)
+    layout = RunLayout(round_dir)
+    version = read_json(layout.manifest)["dataset"]["version"]
+    index = layout.index_dir("original")
+    shutil.move(index, index.with_name(index.name + ".partial"))
+    (index.with_name(index.name + ".partial") / "half-copied").write_text("x")
+    for path in (layout.round_result, layout.report.path, layout.dataset_dir):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    assert run_loop(config)["stopped"] == ""
+    assert read_json(layout.manifest)["dataset"]["version"] == version
+    assert not index.with_name(index.name + ".partial").exists() and not (index / "half-copied").exists()
+    assert layout.round_result.exists() and layout.report.metrics.exists()
+
+
+def test_hard_negatives_come_from_the_failed_search_and_never_hold_the_answer():
+    from teacherforge.datagen.dataset import hard_negative_examples
+    from teacherforge.rag import NOT_IN_CONTEXT, rag_messages
+
+    example = {
+        "id": "r1",
+        "messages": rag_messages("Who landed?", ["Ada landed the craft."], "Ada"),
+        "split": "train",
+        "metadata": {
+            "tags": [],
+            "source_chunk_ids": ["gold"],
+            "context_chunk_ids": ["gold"],
+            "feedback": {"weight": 2.0, "hard_negative_chunk_ids": ["confusing", "also-ada", "test-chunk"]},
+        },
+    }
+    text = {
+        "gold": "Ada landed the craft.",
+        "confusing": "Bo steered the craft.",
+        "also-ada": "Later, ada waved.",
+        "test-chunk": "Cy watched.",
+    }
+    [negative] = hard_negative_examples([example], ["gold", "confusing", "also-ada"], text)
+    assert negative["metadata"]["context_chunk_ids"] == ["confusing"], (
+        "answer-holding and other-split chunks left out"
+    )
+    assert (
+        negative["messages"][-1]["content"] == NOT_IN_CONTEXT
+        and "Bo steered" in negative["messages"][0]["content"]
+    )
+    assert "hard_negative" in negative["metadata"]["tags"] and "feedback" not in negative["metadata"]
+    assert (
+        hard_negative_examples(
+            [{**example, "metadata": {**example["metadata"], "feedback": {}}}], list(text), text
+        )
+        == []
+    )
+
+
+def test_a_round_continues_from_the_parents_adapter_or_from_the_base(tmp_path):
+    from teacherforge.cli.feedback import continued
+
+    config = _parent_run(tmp_path, "loop.retrain=[sft,grpo]")
+    adapter = RunLayout(config.run_path).training_dir("sft").adapter
+    adapter.mkdir(parents=True)
+    round_cfg = continued(config, config.run_path)
+    assert round_cfg.sft.init_adapter == str(adapter.resolve())
+    assert round_cfg.grpo.init_adapter == "", "the parent has no GRPO adapter: GRPO starts from the base"
+    base = load_config(None, [f"run_dir={config.run_path}", "loop.init=base", "loop.retrain=[sft]"])
+    assert continued(base, config.run_path).sft.init_adapter == ""
+
+
+def test_an_llm_teacher_that_the_gold_chunk_contradicts_is_flagged_for_review(tmp_path, capsys):
+    """A scripted LLM teacher answers wrongly, the student answers what the gold chunk says: the
+    teacher's records are flagged (pending, student_challenge) and the round reports how many."""
+    config = _parent_run(
+        tmp_path,
+        f"loop.student={RIGHT}",
+        "teacher.kind=llm",
+        "teacher.llm.backend=custom",
+        "teacher.llm.model=tests.trainers.eval_fakes:wrong",
+    )
+    run_loop(config)
+    result = read_json(RunLayout(config.run_path).report.rounds)[0]
+    train = {qid for qid, _, _, _, split in QUESTIONS if split == "train"}
+    assert result["challenged"] == len(train)
+    records = read_jsonl(RunLayout(RunLayout(config.run_path).round_dir(1)).teacher)
+    flagged = [r for r in records if "student_challenge" in r["metadata"]["tags"]]
+    assert {r["trace"]["question_id"] for r in flagged} == train
+    assert all(r["metadata"]["review_status"] == "pending" for r in flagged)
+    assert f"| {len(train)} |" in RunLayout(config.run_path).report.rounds_table.read_text()

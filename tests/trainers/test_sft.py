@@ -219,3 +219,58 @@ def test_sft_only_end_to_end_on_apollo(tmp_path):
     assert results["sft"]["steps"] == 2 and results["sft"]["final_loss"] is not None
     names = [s["name"] for s in read_json(run / "manifest.json")["steps"]]
     assert {"teacher", "quality", "dataset", "sft"} <= set(names)
+
+
+def test_training_continues_from_an_init_adapter(tmp_path, tiny_dir):
+    """sft.init_adapter (the feedback loop's loop.init: continue) starts from that adapter's weights.
+
+    A fresh LoRA starts as the base model exactly (its B matrices are zero), so the continued run's
+    first loss, on the same first batch, is below the first run's first loss only if the adapter loaded.
+    """
+    first_dir = _run_dir(tmp_path / "first")
+    settings = [
+        f"sft.model={tiny_dir}",
+        "sft.save_steps=8",
+        "sft.eval=false",
+        *TINY,
+        "sft.learning_rate=5e-2",
+    ]
+    first = run_sft(load_config(None, [f"run_dir={first_dir}", "sft.max_steps=8", *settings]))
+    assert first["final_loss"] < first["first_loss"] - 0.1, "the first run learns"
+
+    adapter = first_dir / "sft" / "adapter"
+    second_dir = _run_dir(tmp_path / "second")
+    continued = run_sft(
+        load_config(
+            None, [f"run_dir={second_dir}", "sft.max_steps=1", f"sft.init_adapter={adapter}", *settings]
+        )
+    )
+    assert continued["first_loss"] < first["first_loss"] - 0.1
+    assert (second_dir / "sft" / "adapter" / "adapter_config.json").is_file()
+
+    missing = load_config(
+        None, [f"run_dir={tmp_path / 'third'}", f"sft.init_adapter={tmp_path}", "sft.max_steps=1", *settings]
+    )
+    _run_dir(tmp_path / "third")
+    with pytest.raises(FileNotFoundError, match="sft.init_adapter: .* holds no adapter_config.json"):
+        run_sft(missing)
+
+
+def test_examples_derived_from_failures_are_oversampled_by_their_weight(tmp_path, tiny_dir):
+    run = _run_dir(tmp_path / "run", n_train=8, n_val=0)
+    rows = read_jsonl(run / "dataset" / "train.jsonl")
+    rows[0]["metadata"] = {"feedback": {"weight": 2.0}}  # the student got it wholly wrong
+    rows[1]["metadata"] = {"feedback": {"weight": 1.4}}
+    atomic_write_jsonl(run / "dataset" / "train.jsonl", rows)
+    config = load_config(
+        None,
+        [
+            f"run_dir={run}",
+            f"sft.model={tiny_dir}",
+            "sft.max_steps=1",
+            "sft.eval=false",
+            "sft.feedback_oversample=1.5",
+            *TINY,
+        ],
+    )
+    assert run_sft(config)["train_examples"] == 8 + (3 - 1) + (2 - 1)
