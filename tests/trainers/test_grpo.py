@@ -223,3 +223,25 @@ def test_live_policy_group_members_sample_differently(assets, tmp_path: Path) ->
     assert len(out["completion_ids"]) == 4
     assert len({tuple(ids) for ids in out["completion_ids"]}) > 1
     assert all(len(ids) == len(mask) for ids, mask in zip(out["completion_ids"], out["env_mask"]))
+
+
+def test_questions_derived_from_failures_are_drawn_more_often(assets, tmp_path: Path) -> None:
+    """GRPO's dataset (which TRL's sampler draws from uniformly) holds a question the feedback loop
+    derived from a failure round(grpo.feedback_oversample x weight) times, every other question once."""
+    import shutil
+
+    from teacherforge.workspace import atomic_write_json, read_json
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(assets[0], run_dir)
+    questions = read_json(run_dir / "questions.json")
+    derived = next(q for q in questions if q["split"] == "train")
+    derived["metadata"] = {"feedback": {"round": 1, "weight": 2.0, "reasons": ["student_wrong"]}}
+    atomic_write_json(run_dir / "questions.json", questions)
+    config = _config((run_dir, assets[1]), tmp_path / "out", "grpo.feedback_oversample=1.5")
+    setup = grpo.build_grpo_trainer(
+        config, grpo.check_grpo_config(config), backend_factory=kit.scripted_factory()
+    )
+    drawn = setup.trainer.train_dataset["question_id"]
+    assert drawn.count(derived["id"]) == 3
+    assert all(drawn.count(q.id) == 1 for q in setup.plan.questions if q.id != derived["id"])
