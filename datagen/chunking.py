@@ -46,10 +46,12 @@ class DocumentLike(Protocol):
 
 @dataclass(frozen=True)
 class ChunkingResult:
-    """The kept chunks of a corpus and the number dropped per reason (``too_short``, ``duplicate``)."""
+    """The kept chunks of a corpus, the number dropped per reason (``too_short``, ``duplicate``) and
+    the documents that kept no chunk at all (``emptied``: doc id → one-line reason)."""
 
     chunks: list[Chunk]
     dropped: dict[str, int] = field(default_factory=dict)
+    emptied: dict[str, str] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4)
@@ -174,18 +176,38 @@ def chunk_documents(
     >>> result = chunk_documents(docs, ChunkingConfig(size=200, min_chars=10))
     >>> [c.chunk_id for c in result.chunks], result.dropped
     (['a-0'], {'too_short': 0, 'duplicate': 1})
+    >>> result.emptied
+    {'b': 'every chunk duplicates text of a'}
     """
     docs = list(docs)
     dropped = {"too_short": 0, "duplicate": 0}
-    seen: set[str] = set()
+    owner: dict[str, str] = {}  # chunk text → the document that kept it
     kept: list[Chunk] = []
+    emptied: dict[str, str] = {}
     for doc in progress(docs) if progress else docs:
+        before, short, copied = len(kept), 0, []
         for chunk in _candidates(doc, cfg, tokenizer):
             if len(chunk.text) < cfg.min_chars:
                 dropped["too_short"] += 1
-            elif chunk.text in seen:
+                short += 1
+            elif chunk.text in owner:
                 dropped["duplicate"] += 1
+                copied.append(owner[chunk.text])
             else:
-                seen.add(chunk.text)
+                owner[chunk.text] = str(doc.doc_id)
                 kept.append(chunk)
-    return ChunkingResult(chunks=kept, dropped=dropped)
+        if len(kept) == before:
+            emptied[str(doc.doc_id)] = _emptied_reason(len(doc.text.strip()), short, copied, cfg.min_chars)
+    return ChunkingResult(chunks=kept, dropped=dropped, emptied=emptied)
+
+
+def _emptied_reason(chars: int, short: int, copied: list[str], min_chars: int) -> str:
+    """Why a document kept no chunk, in one line."""
+    owners = ", ".join(dict.fromkeys(copied))
+    if copied and not short:
+        return f"every chunk duplicates text of {owners}"
+    if short and not copied:
+        return f"too short: {chars} characters, under datagen.chunking.min_chars={min_chars}"
+    if copied:
+        return f"every chunk too short (datagen.chunking.min_chars={min_chars}) or a duplicate of {owners}"
+    return "no text to chunk"

@@ -72,7 +72,8 @@ class LoadFailure:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """Documents loaded from a corpus, the failures, and the skipped files (unknown types).
+    """Documents loaded from a corpus, the failures, the skipped files (unknown types, question
+    sets) and how many files ``include``/``exclude`` left out (``excluded``).
 
     ``partial`` is true when at least one failure happened (the CLI exits with a distinct
     status then); skipped files do not make a load partial.
@@ -81,6 +82,7 @@ class LoadResult:
     documents: list[Document]
     failures: list[LoadFailure]
     skipped: list[LoadFailure] = field(default_factory=list)
+    excluded: int = 0
 
     @property
     def partial(self) -> bool:
@@ -95,6 +97,7 @@ class LoadResult:
             **{f"format.{k}": v for k, v in sorted(by_format.items())},
             "failures": len(self.failures),
             "skipped": len(self.skipped),
+            "excluded": self.excluded,
         }
 
 
@@ -107,6 +110,7 @@ class _Walk:
         self.documents: list[Document] = []
         self.failures: list[LoadFailure] = []
         self.skipped: list[LoadFailure] = []
+        self.excluded = 0  # files left out by include/exclude
 
     def fail(self, path: str | Path, reason: str) -> None:
         self.failures.append(LoadFailure(str(path), reason))
@@ -155,7 +159,7 @@ def load_corpus(
         files = [(root.name, root)]
     for rel, file_path in _progress(files):
         loader(walk, rel, file_path)
-    return LoadResult(walk.documents, walk.failures, walk.skipped)
+    return LoadResult(walk.documents, walk.failures, walk.skipped, walk.excluded)
 
 
 def load_corpus_from_config(cfg: DatagenConfig) -> LoadResult:
@@ -230,6 +234,8 @@ def _walk_files(walk: _Walk, include: Sequence[str], exclude: Sequence[str]) -> 
                     (links if entry.is_symlink() else stack).append((Path(entry.path), rel, inner))
             elif _matches_any(include, rel) and not _matches_any(exclude, rel):
                 yield rel, Path(entry.path)
+            else:
+                walk.excluded += 1
 
 
 @functools.lru_cache(maxsize=256)
@@ -406,7 +412,7 @@ def _read_jsonl_lines(
             continue
         text = record.get(text_field)
         if not isinstance(text, str):
-            missing.append((where, sorted(record)[:8]))
+            missing.append((where, sorted(record)))
             continue
         text = clean_extracted_text(text)
         if not text:
@@ -423,15 +429,27 @@ def _read_jsonl_lines(
         line_meta = {k: record[k] for k in fields if k in record and record[k] is not None}
         meta = {**base_meta, **line_meta, "format": "jsonl", "line": lineno}
         walk.documents.append(Document(doc_id=f"{rel}#{key}", source=str(path), text=text, metadata=meta))
+    if (
+        missing
+        and len(walk.documents) == loaded_before
+        and all({"question", "answer"} <= set(keys) for _, keys in missing)
+    ):
+        walk.skipped.append(
+            LoadFailure(
+                str(path),
+                "a question set (question/answer lines), not documents; import it with `teacherforge import`",
+            )
+        )
+        return
     if missing and len(walk.documents) == loaded_before:
         walk.fail(
             path,
             f"no line has a string field {text_field!r} ({len(missing)} line(s); keys of the first: "
-            f"{missing[0][1]}); set datagen.jsonl_text_field or exclude this file",
+            f"{missing[0][1][:8]}); set datagen.jsonl_text_field or exclude this file",
         )
         return
     for where, keys in missing:
-        walk.fail(where, f"no string field {text_field!r} (keys: {keys}); set datagen.jsonl_text_field")
+        walk.fail(where, f"no string field {text_field!r} (keys: {keys[:8]}); set datagen.jsonl_text_field")
 
 
 def _bounded_lines(fh: BinaryIO, limit: int) -> Iterator[bytes | None]:

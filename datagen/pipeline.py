@@ -85,7 +85,12 @@ def declared_steps(config: Config) -> dict[str, Step]:
     paraphrases = {**config_slice(config, "seed", "datagen.paraphrase"), **llm}
     run = RunLayout(config.run_path.resolve())
     return {
-        "chunk": Step("chunk", config_slice(config, *corpus_keys), [_corpus_path(dg.corpus)], [run.chunks]),
+        "chunk": Step(
+            "chunk",
+            config_slice(config, *corpus_keys),
+            [_corpus_path(dg.corpus)],
+            [run.chunks, run.load_report],
+        ),
         "index": Step("index", index_keys, [run.chunks], [run.index_dir("original")]),
         "questions": Step("questions", questions, [run.chunks], [run.questions_file]),
         "paraphrases": Step("paraphrases", paraphrases, [run.chunks], [run.paraphrases]),
@@ -184,10 +189,25 @@ class _Context:
 
 
 def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: record.get(k)
-        for k in ("seconds", "counts", "drops", "tokens", "estimated_cost_usd", "llm_calls", "cache_hits")
-    }
+    keys = (
+        "seconds",
+        "counts",
+        "drops",
+        "tokens",
+        "estimated_cost_usd",
+        "llm_calls",
+        "cache_hits",
+        "files",
+        "problems",
+    )
+    return {k: record.get(k) for k in keys}
+
+
+def _counts_line(files: Mapping[str, int]) -> str:
+    """``loaded 3, emptied 1, failed 2, skipped 0, excluded by include/exclude 5``."""
+    return ", ".join(
+        f"{k} {v}" if k != "excluded" else f"excluded by include/exclude {v}" for k, v in files.items()
+    )
 
 
 def _generation_params(dg_seed: int, max_new_tokens: int, temperature: float) -> GenerationParams:
@@ -207,6 +227,7 @@ def _chunk_step(ctx: _Context) -> None:
         from tqdm.auto import tqdm
 
         from teacherforge.datagen.chunking import chunk_documents
+        from teacherforge.datagen.load_report import file_counts, load_report_rows, problem_lines
         from teacherforge.datagen.loaders import load_corpus_from_config
 
         loaded = load_corpus_from_config(dg)
@@ -218,11 +239,14 @@ def _chunk_step(ctx: _Context) -> None:
             ),
         )
         chunks = result.chunks[: dg.max_chunks] if dg.max_chunks else result.chunks
+        rows = load_report_rows(loaded, result)
+        atomic_write_jsonl(ctx.layout.load_report, rows)  # written even when nothing loads
+        files = file_counts(rows, loaded.excluded)
         if not chunks:
+            problems = "; ".join(problem_lines(rows, 3)) or "no supported file matched datagen.include"
             raise ValueError(
-                f"datagen.corpus {dg.corpus!r}: no chunks ({len(loaded.documents)} documents loaded, "
-                f"{len(loaded.failures)} failed, dropped {result.dropped}); check the corpus and "
-                "datagen.chunking"
+                f"datagen.corpus {dg.corpus!r}: no chunks (files: {_counts_line(files)}; {problems}); "
+                f"every file with its reason: {ctx.layout.load_report}"
             )
         atomic_write_jsonl(ctx.layout.chunks, (c.to_json() for c in chunks))
         ctx._chunks = chunks
@@ -235,6 +259,8 @@ def _chunk_step(ctx: _Context) -> None:
             }
         )
         record.extra["drops"] = dict(result.dropped)
+        record.extra["files"] = files
+        record.extra["problems"] = problem_lines(rows)
         record.extra["load_failures"] = [{"path": f.path, "reason": f.reason} for f in loaded.failures[:100]]
 
     ctx.step(ctx.declared["chunk"], body)
@@ -482,6 +508,9 @@ def _summary(ctx: _Context, run: RunDir, stats: Mapping[str, Any], seconds: floa
         "cache_hits": stats["hits"],
         "executor": ctx.config.executor.kind,
         "partial": bool(chunk_counts.get("load_failures")),
+        "chunks": chunk_counts.get("chunks"),
+        "questions": (ctx.steps["questions"].get("counts") or {}).get("questions"),
+        "question_drops": ctx.steps["questions"].get("drops") or {},
     }
 
 
@@ -506,9 +535,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"; est. cost ${summary['estimated_cost_usd']:.4f}; LLM calls this run {summary['llm_calls']}"
         f" ({summary['llm_completions']} completions, {summary['cache_hits']} cache hits)"
     )
+    chunk = summary["steps"].get("chunk") or {}
+    if chunk.get("files"):
+        lines.append(f"  files: {_counts_line(chunk['files'])}")
+        lines += [f"    {line}" for line in chunk.get("problems") or []]
     if summary.get("partial"):
         lines.append(
-            "  PARTIAL: some corpus files failed to load (see manifest.json → steps → chunk → load_failures)"
+            f"  PARTIAL: some corpus files failed to load; every file with its reason: "
+            f"{RunLayout(summary['run_dir']).load_report}"
         )
     lines.append("  outputs: " + ", ".join(Path(p).name for p in summary["outputs"].values()))
     lines.append(f"  manifest: {RunLayout(summary['run_dir']).manifest}")

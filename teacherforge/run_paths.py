@@ -171,6 +171,11 @@ class RunPaths:
         return self.root / "chunks.jsonl"
 
     @property
+    def load_report(self) -> Path:
+        """One line per corpus file: loaded (with its chunk count), emptied, failed or skipped, and why."""
+        return self.root / "load_report.jsonl"
+
+    @property
     def questions_file(self) -> Path:
         return self.root / "questions.json"
 

@@ -53,7 +53,6 @@ def build_bad_corpus(root: Path) -> dict[str, str]:
         "lines.jsonl:5": "duplicate 'id' 'a'",
         "lines.jsonl:6": "not UTF-8",
         "lines.jsonl:7": "field 'text' is empty",
-        "questions.jsonl": "no line has a string field 'text' (2 line(s)",
         "huge.txt": "over max_bytes=20.0 MB",
         "loop": "symlink loop",
         "self.txt": "symlink loop",
@@ -128,6 +127,8 @@ def test_bad_inputs_are_reported_and_good_files_load(bad_corpus: tuple[Path, dic
     assert result.partial
     got = {os.path.relpath(f.path, root): f.reason for f in result.failures}
     assert set(got) == set(expected), f"unexpected failures: {set(got) ^ set(expected)}"
+    skipped = {os.path.relpath(f.path, root): f.reason for f in result.skipped}
+    assert "question set" in skipped["questions.jsonl"], "a question file is not corpus"
     for rel, fragment in expected.items():
         assert fragment in got[rel], f"{rel}: {got[rel]!r} lacks {fragment!r}"
         assert "\n" not in got[rel] and len(got[rel]) < 200  # one line, human-sized

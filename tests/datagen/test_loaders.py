@@ -149,7 +149,7 @@ def test_summary_lists_failures_and_skips(tmp_path: Path) -> None:
     assert text.splitlines()[0] == "PARTIAL: loaded 1 document(s) (txt 1); 1 failure(s), 1 skipped"
     assert f"failed: {tmp_path / 'empty.md'}: empty file (0 bytes)" in text
     assert f"skipped: {tmp_path / 'image.png'}: unknown extension '.png'" in text
-    assert result.counts() == {"documents": 1, "format.txt": 1, "failures": 1, "skipped": 1}
+    assert result.counts() == {"documents": 1, "format.txt": 1, "failures": 1, "skipped": 1, "excluded": 0}
 
 
 def test_missing_corpus_raises(tmp_path: Path) -> None:
