@@ -50,12 +50,17 @@ def make_pdf(pages: list[str]) -> bytes:
 
 def make_encrypted_pdf(pages: list[str], user_password: str, owner_password: str = "owner") -> bytes:
     """``make_pdf`` encrypted with RC4-128 (pure-Python in pypdf; no crypto package needed)."""
+    return encrypt_pdf(make_pdf(pages), user_password, "RC4-128", owner_password)
+
+
+def encrypt_pdf(pdf: bytes, user_password: str, algorithm: str, owner_password: str = "owner") -> bytes:
+    """``pdf`` encrypted by pypdf with ``algorithm`` ("RC4-40", "RC4-128", "AES-128", "AES-256-R5", "AES-256")."""
     import io
 
     from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
-    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm="RC4-128")
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()

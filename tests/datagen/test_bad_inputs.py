@@ -127,8 +127,8 @@ def test_bad_inputs_are_reported_and_good_files_load(bad_corpus: tuple[Path, dic
     assert result.partial
     got = {os.path.relpath(f.path, root): f.reason for f in result.failures}
     assert set(got) == set(expected), f"unexpected failures: {set(got) ^ set(expected)}"
-    skipped = {os.path.relpath(f.path, root): f.reason for f in result.skipped}
-    assert "question set" in skipped["questions.jsonl"], "a question file is not corpus"
+    skip_reasons = {os.path.relpath(f.path, root): f.reason for f in result.skipped}
+    assert "question set" in skip_reasons["questions.jsonl"], "a question file is not corpus"
     for rel, fragment in expected.items():
         assert fragment in got[rel], f"{rel}: {got[rel]!r} lacks {fragment!r}"
         assert "\n" not in got[rel] and len(got[rel]) < 200  # one line, human-sized
@@ -162,7 +162,7 @@ def test_bad_inputs_are_reported_and_good_files_load(bad_corpus: tuple[Path, dic
     assert docs["lines.jsonl#f"].metadata["line"] == 8
 
     skipped = sorted(os.path.relpath(s.path, root) for s in result.skipped)
-    assert skipped == ["Makefile", "data.xyz"]
+    assert skipped == ["Makefile", "data.xyz", "questions.jsonl"]
     summary = format_load_summary(result, max_listed=100)
     assert summary.startswith(f"PARTIAL: loaded {len(docs)} document(s)")
     assert f"failed: {root / 'encrypted.pdf'}: encrypted PDF" in summary
