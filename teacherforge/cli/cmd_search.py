@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the hits for one query, as text or JSON (``chunk_id``, ``score``, ``rank``, ``text``)."""
     if args.k is not None and args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
+    if not args.query.strip():
+        raise ValueError("the query is empty (only whitespace); give the words to search for")
     # libraries may print while loading (transformers prints a line under WANDB_MODE=offline):
     # keep stdout for the results only
     with contextlib.redirect_stdout(sys.stderr):

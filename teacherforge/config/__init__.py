@@ -142,20 +142,47 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
         source = str(path)
     else:
         source = "defaults"
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key.path=value")
-    if overrides:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
     try:
         merged = OmegaConf.merge(schema, *layers)
-        config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc, source)) from None
+    set_by = {item.split("=", 1)[0].strip(): item for item in overrides or [] if "=" in item}
+    for item in overrides or []:
+        merged = _merge_override(merged, item)
+    try:
+        config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or ""
+        raise ConfigError(_describe(exc, f"--set {set_by[key]}" if key in set_by else source)) from None
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        key = str(exc).split(":", 1)[0]
+        raise ConfigError(f"{f'--set {set_by[key]}' if key in set_by else source}: {exc}") from None
     assert isinstance(config, Config)
     return config
+
+
+def _merge_override(merged: Any, item: str) -> Any:
+    """``merged`` with one ``--set key=value`` applied; errors name that ``--set``.
+
+    >>> _merge_override(OmegaConf.structured(Config), "datagen.include=[*.pdf]")
+    Traceback (most recent call last):
+    ...
+    teacherforge.config._validate.ConfigError: --set datagen.include=[*.pdf]: the value is not valid YAML (did not find expected alphabetic or numeric character); quote each pattern, e.g. --set 'datagen.include=["*.pdf","*.docx"]'
+    """
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key.path=value")
+    try:
+        layer = OmegaConf.from_dotlist([item])
+    except Exception as exc:  # a YAML scanner/parser error: its first line says what
+        first = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise ConfigError(
+            f"--set {item}: the value is not valid YAML ({first}); quote each pattern, "
+            """e.g. --set 'datagen.include=["*.pdf","*.docx"]'"""
+        ) from None
+    try:
+        return OmegaConf.merge(merged, layer)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_describe(exc, f"--set {item}")) from None
 
 
 def _describe(exc: OmegaConfBaseException, source: str) -> str:

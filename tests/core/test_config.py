@@ -72,7 +72,7 @@ def test_moved_keys_fail_naming_the_new_key(tmp_path, old):
     path.write_text(f"{section}:\n  {key}: 1\n")
     for source, attempt in (
         (str(path), lambda: load_config(str(path))),
-        ("defaults", lambda: load_config(None, [f"{old}=1"])),
+        (f"--set {old}=1", lambda: load_config(None, [f"{old}=1"])),
     ):
         with pytest.raises(ConfigError) as err:
             attempt()
