@@ -4,7 +4,10 @@ Paths, all with the embedded SmolLM2-135M (``--smoke``: a tiny random model, a s
 
 (a) SFT student on the oracle teacher's dataset, scored in **fixed** mode (top-k context in the prompt);
 (b) warm start (SFT on scripted search episodes, environment text masked), scored in **agentic** mode;
-(c) GRPO from the warm start, scored in **agentic** mode.
+(c) GRPO from the warm start, scored in **agentic** mode;
+(d) one feedback round after (a) (``teacherforge loop``: failures of the kept SFT student mined on
+    training questions, derived questions answered by the teacher, training continued from (a)'s
+    adapter on the new dataset version), scored in **fixed** mode against (a).
 
 Protocol: data generation splits the questions by chunk; training uses the train split only.
 Checkpoints along each path are scored on the **validation** split, which chooses the checkpoint
@@ -82,6 +85,8 @@ class Sizes:
     grpo_steps: int = 16
     grpo_every: int = 8
     grpo_batch: int = 8  # 2 questions x group 4 per step (the demo's 1 question is its smoke size)
+    loop_steps: int = 20  # SFT steps of the feedback round, continuing from (a)'s kept adapter
+    loop_mined: int = 160  # training questions whose failures the round mines
     validation: int = 48
     min_test: int = MIN_TEST
     handwritten: int = 67
@@ -96,6 +101,8 @@ SMOKE = Sizes(
     warm_every=1,
     grpo_steps=2,
     grpo_every=1,
+    loop_steps=1,
+    loop_mined=8,
     validation=4,
     min_test=4,
     handwritten=4,
@@ -354,6 +361,43 @@ def grpo_path(
     return curve, best, log
 
 
+def loop_path(config: Config, sizes: Sizes, kept: Scored) -> tuple[Path, dict[str, Any]]:
+    """(d) One feedback round from the kept SFT adapter; returns the round's adapter and its result.
+
+    The round mines ``loop_mined`` training questions, evaluates on the validation split (the round's
+    own report) and continues training from ``kept`` for ``loop_steps`` steps.
+    """
+    import shutil
+
+    from teacherforge.cli.feedback import run_round
+    from teacherforge.run import RunLayout
+
+    adapter = RunLayout(config.run_path).training_dir("sft").adapter
+    if adapter.exists():
+        shutil.rmtree(adapter)
+    shutil.copytree(kept.extra["adapter"], adapter)
+    rconfig = dataclasses.replace(
+        config,
+        sft=dataclasses.replace(config.sft, max_steps=sizes.loop_steps, save_steps=sizes.loop_steps),
+        eval=dataclasses.replace(
+            config.eval,
+            split="validation",
+            modes=["fixed"],
+            max_questions=sizes.loop_mined,
+            bootstrap_samples=200,
+        ),
+        loop=dataclasses.replace(config.loop, rounds=1, retrain=["sft"], init="continue", student="sft"),
+    )
+    result = run_round(rconfig, config.run_path, 1)
+    added = result.added
+    print(
+        f"  round 1: {result.failures} failures → {result.new_questions} new questions, "
+        f"{added.get('kept', 0)} kept; {result.stopped or 'retrained'}",
+        flush=True,
+    )
+    return RunLayout(Path(result.run_dir)).training_dir("sft").adapter, result.to_json()
+
+
 def compare(a: Scored, b: Scored, samples: int = 2000) -> dict[str, Any]:
     """Paired F1 difference ``a - b`` on the same questions, with its interval and the honest word."""
     diff = paired_difference_ci(a.f1, b.f1, samples)
@@ -500,6 +544,15 @@ def run(sizes: Sizes, work: Path, smoke: bool) -> dict[str, Any]:
     comparisons += [compare(grpo_test[n], warm_test[n]) for n in grpo_test]
     final += [*sft_test.values(), *warm_test.values(), *grpo_test.values()]
 
+    print("(d) one feedback round after the SFT student", flush=True)
+    round_adapter, round_result = loop_path(config, sizes, sft_best)
+    if round_adapter.is_dir():
+        kept = Scored("feedback round 1", "fixed", "validation", [], [], [], [], step=sizes.loop_steps)
+        kept.extra["adapter"] = str(round_adapter)
+        loop_test = test_scores("feedback round 1", "fixed", ["test"], kept)
+        comparisons.append(compare(loop_test["test"], sft_test["test"]))
+        final += list(loop_test.values())
+
     curves = {"sft": sft_curve, "warm start": warm_curve, "grpo": grpo_curve}
     return {
         "protocol": (
@@ -511,6 +564,7 @@ def run(sizes: Sizes, work: Path, smoke: bool) -> dict[str, Any]:
         "sizes": sizes.__dict__,
         "comparisons": comparisons,
         "reward_trend": reward_trend(log),
+        "feedback_round": {k: v for k, v in round_result.items() if k != "metrics"},
         "final": [s.row() for s in final],
         "curves": [s.row() for c in curves.values() for s in c],
         "seconds": round(time.perf_counter() - started, 1),

@@ -235,10 +235,13 @@ def build_examples(
     redactor: Any = None,
     feedback: dict[str, Any] | None = None,
     hard_negatives: bool = False,
+    chunk_splits: dict[str, str] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], Counter]:
     """Split examples (with RAG failures added) and counts of what was left out and why.
 
-    ``feedback`` maps question ids to their ``metadata.feedback`` (questions derived from failures).
+    ``feedback`` maps question ids to their ``metadata.feedback`` (questions derived from failures);
+    ``chunk_splits`` the split of every chunk some question is about (hard negatives must share
+    their example's split; default: the chunks of the examples).
     """
     feedback = feedback or {}
     chunk_text = {c["chunk_id"]: c["text"] for c in chunks}
@@ -269,7 +272,8 @@ def build_examples(
         answered = list(splits[split])
         splits[split] += rag_failure_examples(answered, pool, chunk_text, rag_failure_share, rng, redactor)
         if hard_negatives:
-            splits[split] += hard_negative_examples(answered, pool, chunk_text, redactor)
+            known = [c for c, s in (chunk_splits or {}).items() if s == split]
+            splits[split] += hard_negative_examples(answered, [*pool, *known], chunk_text, redactor)
     return splits, skipped
 
 
@@ -377,6 +381,7 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 redactor=redactor,
                 feedback=feedback,
                 hard_negatives=dc.hard_negatives,
+                chunk_splits={c: q.split for q in questions for c in q.gold_chunk_ids},
             )
             for split, rows in splits.items():
                 atomic_write_jsonl(layout.dataset_split(split), rows)
