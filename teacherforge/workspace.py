@@ -54,11 +54,16 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: there is no way to read it without setting it
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     On an exception the temporary file (or directory) is removed and ``path`` is untouched.
+    The result gets the permissions a plain ``open`` would give it (``mkstemp`` makes 0600).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, (0o777 if tmp_path.is_dir() else 0o666) & ~_UMASK)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

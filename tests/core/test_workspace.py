@@ -81,3 +81,20 @@ def test_second_process_cannot_open_a_locked_run(tmp_path):
 def test_stable_hash_is_order_independent():
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    """mkstemp makes 0600 files; chunks.jsonl, manifest.json, questions.json were written so."""
+    import os
+
+    from teacherforge.workspace import atomic_write_json, atomic_write_jsonl
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_json(tmp_path / "a.json", {"a": 1})
+    atomic_write_jsonl(tmp_path / "b.jsonl", [{"b": 2}])
+    expected = plain.stat().st_mode & 0o777
+    assert expected != 0o600
+    for name in ("a.json", "b.jsonl"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+    assert os.access(tmp_path / "a.json", os.R_OK)
