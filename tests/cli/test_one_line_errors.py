@@ -9,10 +9,10 @@ from teacherforge.cli import COMMANDS, build_parser, main
 
 def _options(words: tuple[str, ...]) -> set[str]:
     parser = build_parser()
-    sub = parser._subparsers._group_actions[0].choices[words[0]]  # noqa: SLF001 - argparse has no public walk
+    sub = parser._subparsers._group_actions[0].choices[words[0]]  # argparse has no public walk
     if len(words) > 1:
-        sub = sub._subparsers._group_actions[0].choices[words[1]]  # noqa: SLF001
-    return {option for action in sub._actions for option in action.option_strings}  # noqa: SLF001
+        sub = sub._subparsers._group_actions[0].choices[words[1]]
+    return {option for action in sub._actions for option in action.option_strings}
 
 
 def _one_error_line(capsys) -> str:

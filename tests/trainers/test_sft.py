@@ -252,7 +252,7 @@ def test_training_continues_from_an_init_adapter(tmp_path, tiny_dir):
         None, [f"run_dir={tmp_path / 'third'}", f"sft.init_adapter={tmp_path}", "sft.max_steps=1", *settings]
     )
     _run_dir(tmp_path / "third")
-    with pytest.raises(FileNotFoundError, match="sft.init_adapter: .* holds no adapter_config.json"):
+    with pytest.raises(FileNotFoundError, match=r"sft\.init_adapter: .* holds no adapter_config\.json"):
         run_sft(missing)
 
 
