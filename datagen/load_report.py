@@ -33,7 +33,15 @@ def load_report_rows(loaded: LoadResult, chunked: ChunkingResult | None) -> list
         if doc.doc_id in emptied:
             rows.append({"path": doc.doc_id, "status": "emptied", "reason": emptied[doc.doc_id], "chunks": 0})
         else:
-            rows.append({"path": doc.doc_id, "status": "loaded", "reason": "", "chunks": chunks[doc.doc_id]})
+            rows.append(
+                {
+                    "path": doc.doc_id,
+                    "status": "loaded",
+                    "reason": "",
+                    "chunks": chunks[doc.doc_id],
+                    "language": doc.metadata.get("language"),
+                }
+            )
     rows += [{"path": f.path, "status": "failed", "reason": f.reason, "chunks": 0} for f in loaded.failures]
     rows += [{"path": f.path, "status": "skipped", "reason": f.reason, "chunks": 0} for f in loaded.skipped]
     return rows

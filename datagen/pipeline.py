@@ -199,6 +199,8 @@ def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
         "cache_hits",
         "files",
         "problems",
+        "languages",
+        "warnings",
     )
     return {k: record.get(k) for k in keys}
 
@@ -227,10 +229,11 @@ def _chunk_step(ctx: _Context) -> None:
         from tqdm.auto import tqdm
 
         from teacherforge.datagen.chunking import chunk_documents
+        from teacherforge.datagen.language import retrieval_warnings, with_languages
         from teacherforge.datagen.load_report import file_counts, load_report_rows, problem_lines
         from teacherforge.datagen.loaders import load_corpus_from_config
 
-        loaded = load_corpus_from_config(dg)
+        loaded = with_languages(load_corpus_from_config(dg))
         result = chunk_documents(
             loaded.documents,
             dg.chunking,
@@ -260,6 +263,10 @@ def _chunk_step(ctx: _Context) -> None:
         )
         record.extra["drops"] = dict(result.dropped)
         record.extra["files"] = files
+        languages = Counter(str(d.metadata["language"]) for d in loaded.documents)
+        record.extra["languages"] = dict(languages.most_common())
+        retrieval = ctx.config.retrieval
+        record.extra["warnings"] = retrieval_warnings(languages, retrieval.embedder, retrieval.bm25_stemmer)
         record.extra["problems"] = problem_lines(rows)
         record.extra["load_failures"] = [{"path": f.path, "reason": f.reason} for f in loaded.failures[:100]]
 
@@ -539,6 +546,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if chunk.get("files"):
         lines.append(f"  files: {_counts_line(chunk['files'])}")
         lines += [f"    {line}" for line in chunk.get("problems") or []]
+    if chunk.get("languages"):
+        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in chunk["languages"].items()))
+        lines += [f"  WARNING: {line}" for line in chunk.get("warnings") or []]
     if summary.get("partial"):
         lines.append(
             f"  PARTIAL: some corpus files failed to load; every file with its reason: "

@@ -17,7 +17,14 @@ from ._validate import check_choice, check_range
 
 KINDS = ("dense", "bm25", "hybrid")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
-STEMMERS = ("english", "none")
+#: PyStemmer's Snowball languages (``retrieval.bm25_stemmer``; BM25 stopwords follow the language where
+#: bm25s has a list) and ``none``.
+STEMMERS = (
+    "none", "arabic", "armenian", "basque", "catalan", "czech", "danish", "dutch", "english", "esperanto",
+    "estonian", "finnish", "french", "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian",
+    "lithuanian", "nepali", "norwegian", "persian", "polish", "porter", "portuguese", "romanian", "russian",
+    "serbian", "spanish", "swedish", "tamil", "turkish", "yiddish",
+)  # fmt: skip
 INDEXES = ("original", "paraphrased")
 #: Keys that decide the index files: changing one needs a rebuild (`teacherforge datagen` or `index`).
 BUILD_KEYS = ("kind", "embedder", "index_type", "bm25_stemmer", "hnsw_m", "ivf_nlist")
@@ -69,7 +76,10 @@ class RetrievalConfig:
     )
     bm25_stemmer: str = field(
         default="english",
-        metadata={"help": "build-time: BM25 stemming, a PyStemmer language (english) or none"},
+        metadata={
+            "help": "build-time: BM25 stemming and stopwords, a PyStemmer language (english, german, french, "
+            "...) or none (English stopwords, no stemming)"
+        },
     )
     hnsw_m: int = field(default=32, metadata={"help": "build-time: HNSW graph degree"})
     ivf_nlist: int = field(default=0, metadata={"help": "build-time: IVF lists (0 = 4*sqrt(n))"})

@@ -1,8 +1,9 @@
 """BM25 over chunk texts with the ``bm25s`` library (sparse scores, saved with bm25s's own format).
 
-Tokenisation is bm25s's regex tokenizer with English stopwords and, by default, the
-Snowball English stemmer from PyStemmer (``retrieval.bm25_stemmer``), so "failed",
-"failure" and "fails" match. Nothing is downloaded.
+Tokenisation is bm25s's regex tokenizer with stopwords and, by default, the Snowball English
+stemmer from PyStemmer (``retrieval.bm25_stemmer``), so "failed", "failure" and "fails" match.
+Another stemmer language brings that language's stopwords where bm25s has a list (none where it
+has not); ``none`` keeps English stopwords. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+#: Stemmer languages with a bm25s stopword list (English for ``english``, ``porter`` and ``none``).
+_STOPWORDS = {
+    "english": "en", "porter": "en", "none": "en", "german": "de", "dutch": "nl", "french": "fr", "spanish": "es",
+    "portuguese": "pt", "italian": "it", "russian": "ru", "swedish": "sv", "norwegian": "no", "turkish": "tr",
+    "danish": "da",
+}  # fmt: skip
 
 
 def make_stemmer(name: str) -> Any:
@@ -52,7 +60,11 @@ class BM25Index:
         import bm25s
 
         return bm25s.tokenize(
-            list(texts), stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+            list(texts),
+            stopwords=_STOPWORDS.get(self.stemmer_name),
+            stemmer=self._stemmer,
+            return_ids=False,
+            show_progress=False,
         )
 
     @property

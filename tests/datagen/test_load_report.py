@@ -75,3 +75,30 @@ def test_a_run_with_no_questions_exits_non_zero_with_the_reason(tmp_path, capsys
     code = main(["datagen", "--corpus", str(corpus), "--run-dir", str(run), *FAST])
     err = capsys.readouterr().err
     assert code == 4 and "0 questions from 1 chunks" in err and "datagen.generator=cloze" in err
+
+
+def test_languages_are_recorded_and_an_english_only_setup_is_warned(tmp_path, capsys):
+    corpus, run = tmp_path / "docs", tmp_path / "run"
+    corpus.mkdir()
+    (corpus / "en.txt").write_text(PROSE * 3)
+    german = (
+        "Das Hafenamt von Lindqvist wurde 1921 unter Kapitänin Mara Holt eröffnet. Es verzeichnete im "
+        "ersten Jahr 340 Schiffe und führte ein Buch über jede Ladung. "
+    )
+    (corpus / "de.txt").write_text(german * 3)
+    (corpus / "de2.txt").write_text(german.replace("1921", "1922") * 3)
+    assert main(["datagen", "--corpus", str(corpus), "--run-dir", str(run), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "languages: de 2, en 1" in out
+    assert "WARNING: 2 of 3 documents are not English (de 2) but retrieval.embedder='minilm'" in out
+    assert (
+        "most documents are in 'de' but retrieval.bm25_stemmer='english': set retrieval.bm25_stemmer=german"
+        in out
+    )
+    chunks = read_jsonl(run / "chunks.jsonl")
+    assert {c["doc_id"]: c["metadata"]["language"] for c in chunks} == {
+        "de.txt": "de",
+        "de2.txt": "de",
+        "en.txt": "en",
+    }
+    assert {r["path"]: r["language"] for r in read_jsonl(run / "load_report.jsonl")}["de.txt"] == "de"
