@@ -4,8 +4,9 @@ Imported question sets (AutoDidact, ReZero, Search-R1, plain JSONL) do not carry
 ids, so each question is mapped lexically onto the run dir's ``chunks.jsonl``:
 
 1. each supporting text: the chunk that contains it verbatim (after whitespace/case
-   normalisation), else the chunk with the highest idf-weighted word coverage
-   (``support_exact`` / ``support_overlap``);
+   normalisation), else the two consecutive chunks of one document it runs across verbatim
+   (both are kept), else the chunk with the highest idf-weighted word coverage
+   (``support_exact`` / ``support_span`` / ``support_overlap``);
 2. otherwise each answer: the chunks containing it as a whole-word span; several candidates
    are ranked by how much of the question they cover (``answer_exact``); if none contains
    it, the chunk covering most of the answer's words (``answer_overlap``).
@@ -26,6 +27,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from teacherforge.datagen.validation import content_words, normalize, words
@@ -70,6 +72,7 @@ class ChunkMatcher:
             self._sizes.append(len(toks))
             for tok in toks:
                 self._postings[tok].add(i)
+        self._pairs: tuple[list[int], list[int], str] | None = None  # built on first use
         n = max(len(self.chunks), 1)
         self._idf = {tok: math.log(1 + n / len(ids)) for tok, ids in self._postings.items()}
         self._default_idf = math.log(1 + n)
@@ -78,23 +81,39 @@ class ChunkMatcher:
 
     def containing(self, text: str) -> list[int]:
         """Indices of chunks holding ``text`` as a whole-word span (case/space-insensitive)."""
-        needle = normalize(text)
-        if not needle:
-            return []
-        found: list[int] = []
-        start = self._haystack.find(needle)
-        while start != -1:
-            end = start + len(needle)
-            before = self._haystack[start - 1] if start else " "
-            after = self._haystack[end] if end < len(self._haystack) else " "
-            if not (before.isalnum() and needle[0].isalnum()) and not (
-                after.isalnum() and needle[-1].isalnum()
-            ):
-                index = bisect.bisect_right(self._starts, start) - 1
-                if not found or found[-1] != index:
-                    found.append(index)
-            start = self._haystack.find(needle, start + 1)
-        return found
+        return _find(normalize(text), self._haystack, self._starts)
+
+    def spanning(self, text: str) -> tuple[int, int] | None:
+        """The first pair of consecutive chunks of one document that ``text`` runs across
+        verbatim (whole words, case/space-insensitive), as indices; ``None`` if there is none.
+
+        Chunks that overlap (``start_char``/``end_char``) are joined without repeating the overlap.
+        """
+        if self._pairs is None:
+            self._pairs = self._pair_haystack()
+        firsts, starts, haystack = self._pairs
+        found = _find(normalize(text), haystack, starts)
+        return (firsts[found[0]], firsts[found[0]] + 1) if found else None
+
+    def _pair_haystack(self) -> tuple[list[int], list[int], str]:
+        """Each consecutive same-document pair's joined text: (first index, start) per pair, text."""
+        firsts: list[int] = []
+        starts: list[int] = []
+        parts: list[str] = []
+        pos = 0
+        for i, (cur, nxt) in enumerate(pairwise(self.chunks)):
+            if cur.doc_id != nxt.doc_id:
+                continue
+            ordered = cur.start_char < nxt.start_char and cur.end_char < nxt.end_char
+            overlap = max(0, cur.end_char - nxt.start_char) if ordered else 0
+            tail = normalize(nxt.text[overlap:])
+            if not tail:
+                continue
+            firsts.append(i)
+            starts.append(pos)
+            parts.append(f"{self._texts[i]} {tail}")
+            pos += len(parts[-1]) + 1
+        return firsts, starts, "\x00".join(parts)
 
     def coverage(
         self, text: str, candidates: Sequence[int] | None = None, content_only: bool = True
@@ -128,12 +147,10 @@ class ChunkMatcher:
         best_support = 0.0
         support_hits: list[tuple[int, str, float]] = []
         for text in supports:
-            hit = self._support(text, question)
-            if hit is None:
-                continue
-            best_support = max(best_support, hit[2])
-            if hit[2] >= min_score and all(hit[0] != h[0] for h in support_hits):
-                support_hits.append(hit)
+            for hit in self._support(text, question):
+                best_support = max(best_support, hit[2])
+                if hit[2] >= min_score and all(hit[0] != h[0] for h in support_hits):
+                    support_hits.append(hit)
         if support_hits:
             answer_chunks = {i for a in answers for i in self.containing(a)}
             primary = next((h for h in support_hits if h[0] in answer_chunks), support_hits[0])
@@ -163,13 +180,17 @@ class ChunkMatcher:
             f"< min_score {min_score})"
         )
 
-    def _support(self, text: str, question: str) -> tuple[int, str, float] | None:
+    def _support(self, text: str, question: str) -> list[tuple[int, str, float]]:
+        """``(index, method, score)`` of the chunk(s) a supporting text is in: one, or two it spans."""
         exact = self.containing(text)
         if exact:
-            return self._prefer(exact, question), "support_exact", 1.0
+            return [(self._prefer(exact, question), "support_exact", 1.0)]
+        pair = self.spanning(text)
+        if pair is not None:
+            return [(i, "support_span", 1.0) for i in pair]
         ranked = self.coverage(text, content_only=False)
         if not ranked:
-            return None
+            return []
         n_words = len(set(words(text)))
         score, index = ranked[0]
         if n_words > self._sizes[index]:  # support longer than a chunk: how much of the chunk it covers
@@ -177,7 +198,7 @@ class ChunkMatcher:
                 ((self._chunk_in(i, text), i) for _, i in ranked[:20]), key=lambda si: (-si[0], si[1])
             )
             score, index = ranked[0]
-        return index, "support_overlap", score
+        return [(index, "support_overlap", score)]
 
     def _chunk_in(self, index: int, text: str) -> float:
         """Share of a chunk's words that occur in ``text``."""
@@ -205,3 +226,22 @@ class ChunkMatcher:
             return indices[0]
         ranked = self.coverage(question, candidates=indices)
         return ranked[0][1] if ranked else indices[0]
+
+
+def _find(needle: str, haystack: str, starts: Sequence[int]) -> list[int]:
+    """Indices of the ``\\x00``-joined parts of ``haystack`` (beginning at ``starts``) that hold
+    the normalised ``needle`` as a whole-word span, each once, in order."""
+    if not needle:
+        return []
+    found: list[int] = []
+    start = haystack.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = haystack[start - 1] if start else " "
+        after = haystack[end] if end < len(haystack) else " "
+        if not (before.isalnum() and needle[0].isalnum()) and not (after.isalnum() and needle[-1].isalnum()):
+            index = bisect.bisect_right(starts, start) - 1
+            if not found or found[-1] != index:
+                found.append(index)
+        start = haystack.find(needle, start + 1)
+    return found

@@ -13,15 +13,29 @@ Formats (JSON list, JSONL, or Parquet for Search-R1; the fields looked for, firs
 - ``jsonl`` — our own lines: ``{"question", "answer", "supporting_text"?, "id"?, "difficulty"?}``.
 
 Each question is mapped onto the run dir's chunks by :class:`ChunkMatcher` (supporting text
-first, then the answer); the match method and score go to ``metadata.match``. Unmatched or
-malformed questions are dropped with a reason. A question's split is its chunk's split: the
-one that chunk already has in ``questions.json``, else the run's chunk split
+first, then the answer); the match method and score go to ``metadata.match``. Every input record
+is either imported or dropped with a reason (``malformed``, ``unmatched``, ``duplicate``,
+``sources_span_splits``); the summary counts drops by reason.
+
+Identity: a question's id is ``import:<format>:<hash>`` of its normalised question text, answer
+and chunk, so two different questions that share a source id are both kept; the source id and
+the record's place in the file stay in ``metadata.imported`` (``source_id``, ``ref``). A record
+with the same normalised question, answer and chunk as an earlier record or a question already in
+``questions.json`` is a ``duplicate`` (its detail names the first one's ref), so importing a
+file twice adds nothing; questions already in ``questions.json`` are never changed.
+
+Splits: chunks that support a common imported question form one group (union-find over
+``source_chunk_ids``), and a group's questions all get one split: the split that questions
+already in ``questions.json`` give a chunk of the group, else the run's chunk split
 (:func:`teacherforge.datagen.splits.assign_splits` over every chunk, with the run's ratios and
-seed). The new ``questions.json`` is written atomically and the step recorded in the manifest.
+seed) of the group's first chunk in chunk order. Only a question that would join chunks that
+existing questions already put in different splits is dropped (``sources_span_splits``). The
+new ``questions.json`` is written atomically and the step recorded in the manifest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
@@ -72,15 +86,17 @@ class ImportDrop:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import added and what it dropped."""
+    """What an import added and what it dropped (``read`` = imported + dropped input records)."""
 
     imported: list[Question]
     dropped: list[ImportDrop]
     total_questions: int
+    read: int = 0
 
     def counts(self) -> dict[str, Any]:
-        """Manifest counts: imported, dropped, dropped by reason, match methods, total."""
+        """Manifest counts: read, imported, dropped, dropped by reason, match methods, total."""
         return {
+            "read": self.read,
             "imported": len(self.imported),
             "dropped": len(self.dropped),
             "dropped_by_reason": dict(Counter(d.reason for d in self.dropped)),
@@ -236,10 +252,11 @@ def import_questions(
 ) -> ImportResult:
     """Import the questions of ``input_path`` (format ``fmt``) into ``run_dir/questions.json``.
 
-    Existing questions are kept (``replace=False``) and a question already present (same id,
-    or same question text on the same chunk) is dropped as ``duplicate``. ``split_ratios`` and
-    ``seed`` default to the run's config (``manifest.json``), then to the config defaults. The
-    run dir is locked for the whole import.
+    Existing questions are kept unchanged (``replace=False``); a record with the same normalised
+    question, answer and chunk as one already there, or as an earlier record, is dropped as
+    ``duplicate``. Splits follow the module rules (one split per group of chunks that support a
+    common question). ``split_ratios`` and ``seed`` default to the run's config
+    (``manifest.json``), then to the config defaults. The run dir is locked for the whole import.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not supported; choose one of {list(FORMATS)}")
@@ -264,11 +281,20 @@ def import_questions(
             if replace or not questions_path.is_file()
             else load_questions(questions_path, {c.chunk_id for c in chunks})
         )
-        split_by_chunk = assign_splits([c.chunk_id for c in chunks], ratios, seed)
-        for q in existing:  # a chunk keeps the split its questions already have
-            split_by_chunk.update(dict.fromkeys((q.chunk_id, *q.source_chunk_ids), q.split))
-        imported, dropped = _convert(fmt, records, ChunkMatcher(chunks), split_by_chunk, existing, min_score)
-        result = ImportResult(imported, dropped, len(existing) + len(imported))
+        chunk_ids = [c.chunk_id for c in chunks]
+        matched, dropped = _match_all(fmt, records, ChunkMatcher(chunks), min_score)
+        kept, duplicates = _dedupe(matched, existing)
+        imported, conflicts = _assign_splits(
+            kept, existing, chunk_ids, assign_splits(chunk_ids, ratios, seed)
+        )
+        position = {ref: i for i, (ref, _) in enumerate(records)}
+        dropped = sorted([*dropped, *duplicates, *conflicts], key=lambda d: position[d.ref])
+        if len(imported) + len(dropped) != len(records):  # every record is accounted for
+            raise RuntimeError(
+                f"import of {input_path}: {len(records)} records read but "
+                f"{len(imported)} imported + {len(dropped)} dropped"
+            )
+        result = ImportResult(imported, dropped, len(existing) + len(imported), len(records))
         imported_from = Path(input_path).resolve()
         declared = Step(
             f"import:{imported_from.name}", params, [imported_from, NAMES.chunks], [NAMES.questions_file]
@@ -283,18 +309,11 @@ def import_questions(
     return result
 
 
-def _convert(
-    fmt: str,
-    records: list[tuple[str, Any]],
-    matcher: ChunkMatcher,
-    split_by_chunk: Mapping[str, str],
-    existing: Sequence[Question],
-    min_score: float,
+def _match_all(
+    fmt: str, records: list[tuple[str, Any]], matcher: ChunkMatcher, min_score: float
 ) -> tuple[list[Question], list[ImportDrop]]:
-    """Parse, match, split and de-duplicate every input record."""
-    seen_ids = {q.id for q in existing}
-    seen_keys = {(normalize(q.question), q.chunk_id) for q in existing}
-    imported: list[Question] = []
+    """Parse and match every record: its question (split not yet assigned), or a drop."""
+    matched: list[Question] = []
     dropped: list[ImportDrop] = []
     for ref, record in _progress(records):
         try:
@@ -308,26 +327,107 @@ def _convert(
         except NoMatch as exc:
             dropped.append(ImportDrop(ref, item.question, "unmatched", str(exc)))
             continue
-        splits = {split_by_chunk[cid] for cid in match.source_chunk_ids}
-        if len(splits) > 1:
-            detail = f"supporting chunks {list(match.source_chunk_ids)} are in splits {sorted(splits)}"
-            dropped.append(ImportDrop(ref, item.question, "sources_span_splits", detail))
+        matched.append(_to_question(fmt, item, match, "train"))
+    return matched, dropped
+
+
+def question_key(question: Question) -> tuple[str, str, str]:
+    """What makes two questions the same: normalised question text, normalised answer, chunk."""
+    return normalize(question.question), normalize(question.answer), question.chunk_id
+
+
+def _dedupe(matched: list[Question], existing: Sequence[Question]) -> tuple[list[Question], list[ImportDrop]]:
+    """Drop each question whose :func:`question_key` is already in ``questions.json`` or was met
+    earlier in the file; the detail names the first one's ref (and its id when already saved)."""
+    first: dict[tuple[str, str, str], str] = {}
+    for q in existing:
+        ref = (q.metadata.get("imported") or {}).get("ref")
+        first.setdefault(
+            question_key(q),
+            f"{ref} (already in questions.json as {q.id!r})"
+            if ref
+            else f"{q.id!r} already in questions.json",
+        )
+    kept: list[Question] = []
+    dropped: list[ImportDrop] = []
+    for q in matched:
+        ref = q.metadata["imported"]["ref"]
+        key = question_key(q)
+        if key in first:
+            detail = f"same question, answer and chunk {q.chunk_id!r} as {first[key]}"
+            dropped.append(ImportDrop(ref, q.question, "duplicate", detail))
             continue
-        question = _to_question(fmt, item, match, splits.pop())
-        key = (normalize(question.question), question.chunk_id)
-        if question.id in seen_ids or key in seen_keys:
-            detail = f"already in questions.json as {question.id!r} or the same question on the same chunk"
-            dropped.append(ImportDrop(ref, item.question, "duplicate", detail))
+        first[key] = ref
+        kept.append(q)
+    return kept, dropped
+
+
+def _assign_splits(
+    kept: list[Question],
+    existing: Sequence[Question],
+    chunk_order: Sequence[str],
+    run_split: Mapping[str, str],
+) -> tuple[list[Question], list[ImportDrop]]:
+    """Give every question the one split of its chunk group (see the module docstring).
+
+    Questions join their chunks into groups in file order (union-find); one whose chunks'
+    groups already carry different splits from existing questions is ``sources_span_splits``.
+    """
+    parent: dict[str, str] = {}
+
+    def find(cid: str) -> str:
+        parent.setdefault(cid, cid)
+        while parent[cid] != cid:
+            parent[cid] = parent[parent[cid]]
+            cid = parent[cid]
+        return cid
+
+    held: dict[str, tuple[str, str]] = {}  # group root -> (split, the chunk whose questions set it)
+    for q in existing:  # a chunk keeps the split its questions already have
+        held.update({cid: (q.split, cid) for cid in (q.chunk_id, *q.source_chunk_ids)})
+    joined: list[Question] = []
+    dropped: list[ImportDrop] = []
+    for q in kept:
+        roots = {cid: find(cid) for cid in dict.fromkeys((q.chunk_id, *q.source_chunk_ids))}
+        splits = {cid: held[root] for cid, root in roots.items() if root in held}
+        if len({split for split, _ in splits.values()}) > 1:
+            named = ", ".join(
+                f"{cid} {split} (set by the questions on {by})" for cid, (split, by) in splits.items()
+            )
+            detail = (
+                f"supporting chunks {list(roots)} would have to share one split, but questions "
+                f"already in questions.json put them in different splits: {named}; re-import with "
+                "--replace (drops the questions already there and splits every chunk group afresh), "
+                "or leave out the supporting text in the other split"
+            )
+            dropped.append(
+                ImportDrop(q.metadata["imported"]["ref"], q.question, "sources_span_splits", detail)
+            )
             continue
-        seen_ids.add(question.id)
-        seen_keys.add(key)
-        imported.append(question)
+        top, *rest = roots.values()
+        for root in rest:
+            parent[root] = top
+            if root in held:
+                held.setdefault(top, held[root])
+        joined.append(q)
+    position = {cid: i for i, cid in enumerate(chunk_order)}
+    first: dict[str, str] = {}  # group root -> its first chunk in chunk order
+    for cid in sorted(parent, key=position.__getitem__):
+        first.setdefault(find(cid), cid)
+    imported = []
+    for q in joined:
+        root = find(q.chunk_id)
+        split = held[root][0] if root in held else run_split[first[root]]
+        imported.append(dataclasses.replace(q, split=split))
     return imported, dropped
 
 
 def _to_question(fmt: str, item: ImportItem, match: Match, split: str) -> Question:
-    """The question record of a matched item (its answer is the one found in the chunk, if any)."""
-    qid = f"import:{fmt}:{item.source_id or stable_hash([item.question, item.answers[0]], 12)}"
+    """The question record of a matched item (its answer is the one found in the chunk, if any).
+
+    The id hashes :func:`question_key`, so it differs for every distinct question (the source
+    id is kept in ``metadata.imported.source_id``, never used as the id).
+    """
     meta: dict[str, Any] = {
         "generation_method": f"import_{fmt}",
         "imported": {"format": fmt, "ref": item.ref, "source_id": item.source_id, **item.extra},
@@ -339,8 +439,8 @@ def _to_question(fmt: str, item: ImportItem, match: Match, split: str) -> Questi
         difficulty = "medium"
     if len(item.answers) > 1:
         meta["answers"] = list(item.answers)
-    return Question(
-        id=qid,
+    question = Question(
+        id="",
         chunk_id=match.chunk_id,
         question=item.question,
         answer=match.details.get("answer", item.answers[0]),
@@ -349,6 +449,7 @@ def _to_question(fmt: str, item: ImportItem, match: Match, split: str) -> Questi
         source_chunk_ids=match.source_chunk_ids,
         metadata=meta,
     )
+    return dataclasses.replace(question, id=f"import:{fmt}:{stable_hash(list(question_key(question)), 16)}")
 
 
 def _split_settings(
@@ -378,14 +479,17 @@ def _progress(items: list[Any]) -> Any:
 
 
 def format_import_summary(result: ImportResult, max_listed: int = 20) -> str:
-    """A few lines for the CLI: imported/dropped counts, match methods, then each drop."""
+    """A few lines for the CLI: imported/dropped counts (by reason), match methods, then each drop."""
     counts = result.counts()
     methods = ", ".join(f"{k} {v}" for k, v in sorted(counts["match_methods"].items())) or "none"
     splits = Counter(q.split for q in result.imported)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(counts["dropped_by_reason"].items()))
     lines = [
-        f"imported {counts['imported']} question(s) (matched by: {methods}; "
+        f"read {counts['read']} record(s): imported {counts['imported']} question(s) "
+        f"(matched by: {methods}; "
         f"splits: {', '.join(f'{k} {v}' for k, v in sorted(splits.items())) or 'none'}); "
-        f"dropped {counts['dropped']}; questions.json now holds {counts['questions_total']}"
+        f"dropped {counts['dropped']}{f' ({reasons})' if reasons else ''}; "
+        f"questions.json now holds {counts['questions_total']}"
     ]
     for drop in result.dropped[:max_listed]:
         lines.append(f"  dropped [{drop.reason}] {drop.ref}: {drop.detail} — {drop.question[:60]!r}")
