@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _GENERATION_FIELDS = {
     "generator",
     "questions_per_chunk",
+    "prose_only",
     "window",
     "max_retries",
     "multi_hop",
@@ -72,6 +73,8 @@ def declared_steps(config: Config) -> dict[str, Step]:
     questions = config_slice(
         config, "seed", "datagen.generator", "datagen.questions_per_chunk", "datagen.split_ratios"
     )
+    if dg.generator == "cloze":
+        questions["datagen.prose_only"] = dg.prose_only
     if dg.generator == "llm":
         keys = (
             "window",
@@ -293,7 +296,7 @@ def _questions_step(ctx: _Context) -> None:
         chunks = ctx.chunks
         splits = assign_splits([c.chunk_id for c in chunks], dg.split_ratios, seed=ctx.config.seed)
         if dg.generator == "cloze":
-            questions, drops, tokens = _cloze(chunks, splits, dg.questions_per_chunk), Counter(), Counter()
+            questions, drops, tokens = _cloze(chunks, splits, dg.questions_per_chunk, dg.prose_only)
             drops.update(_cloze_drops(chunks, questions))
         else:
             questions, drops, tokens, extra = _llm(ctx, chunks, splits)
@@ -325,12 +328,22 @@ def _questions_step(ctx: _Context) -> None:
     ctx.step(ctx.declared["questions"], body)
 
 
-def _cloze(chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int) -> list[Question]:
+def _cloze(
+    chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int, prose_only: bool
+) -> tuple[list[Question], Counter, Counter]:
+    """Cloze questions of every chunk, one per distinct question text (a passage repeated in several
+    chunks is asked about once: ``duplicate_passage`` drops), with drop counts and (no) tokens."""
     from teacherforge.datagen.questions_cloze import cloze_questions
 
-    out = []
+    out: list[Question] = []
+    drops: Counter = Counter()
+    asked: set[str] = set()
     for chunk in chunks:
-        for i, q in enumerate(cloze_questions(chunk, per_chunk)):
+        for i, q in enumerate(cloze_questions(chunk, per_chunk, prose_only)):
+            if q.question in asked:
+                drops["duplicate_passage"] += 1
+                continue
+            asked.add(q.question)
             out.append(
                 Question(
                     id=f"{chunk.chunk_id}:q{i}",
@@ -347,7 +360,7 @@ def _cloze(chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int) -> li
                     },
                 )
             )
-    return out
+    return out, drops, Counter()
 
 
 def _cloze_drops(chunks: list[Chunk], questions: list[Question]) -> dict[str, int]:

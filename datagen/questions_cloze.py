@@ -76,7 +76,31 @@ def sentences(text: str) -> list[tuple[int, str]]:
     return [(s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip()]
 
 
+#: Marks of markup, code, CSS/JS, URLs and directives: a sentence holding one is not prose.
+_NOT_PROSE = ("<", ">", "|", "http", "www.", "![", "$", "\\", "{", "}", "`", "=", "::", "()", "[]", "#")
+
+
+def is_prose(sentence: str) -> bool:
+    """Whether ``sentence`` reads as prose a question can be asked about: 6 to 60 words, mostly
+    letters, not a list/directive line, and free of markup, code, CSS/JS, URLs and tables.
+
+    >>> is_prose("The harbour office opened in 1921 under a new captain.")
+    True
+    >>> [is_prose(s) for s in ("color: rgba(0, 0, 0, 0.5); width: 100%;", ".. automethod:: Client.fetch_all_items",
+    ...  "See https://example.org/docs/start for the whole guide here.", "12 | 14 | 19 | 22 | 31 | 40 | 41")]
+    [False, False, False, False]
+    """
+    if any(mark in sentence for mark in _NOT_PROSE) or sentence.lstrip().startswith(
+        ("..", ":", "-", "*", "+")
+    ):
+        return False
+    n = len(words(sentence))
+    alpha = sum(c.isalpha() for c in sentence) / max(1, len(sentence))
+    return _MIN_WORDS <= n <= _MAX_WORDS and alpha >= 0.6
+
+
 def _usable(sentence: str) -> bool:
+    """The sentences the generator asks about (the structural minimum without ``prose_only``)."""
     if any(mark in sentence for mark in ("<", ">", "|", "http", "![", "$", "\\")):
         return False
     n = len(words(sentence))
@@ -93,6 +117,8 @@ def _candidates(sentence: str) -> Iterator[tuple[str, re.Match[str], str]]:
                 continue  # lone small numbers are list markers more often than facts
             if match.start() == 0 and kind in {"name", "term"}:
                 continue
+            if match.start() == 0 and kind == "number" and sentence[match.end() :].startswith((".", ")")):
+                continue  # "3. Repeat the step": a list number, not a fact
             yield kind, match, label
 
 
@@ -116,11 +142,12 @@ def _cloze_text(sentence: str, start: int, end: int, difficulty: str) -> str:
     return re.sub(rf"{BLANK}\s+([,.;:!?)])", rf"{BLANK}\1", " ".join([*before, BLANK, *after]))
 
 
-def cloze_questions(chunk: Chunk, per_chunk: int) -> list[ClozeQuestion]:
+def cloze_questions(chunk: Chunk, per_chunk: int, prose_only: bool = True) -> list[ClozeQuestion]:
     """Up to ``per_chunk`` fill-in-the-blank questions from ``chunk`` (deterministic).
 
     Sentences with more content words come first; each sentence gives at most one question
-    and each answer text is used once per chunk.
+    and each answer text is used once per chunk. With ``prose_only`` (``datagen.prose_only``)
+    only sentences :func:`is_prose` accepts are asked about.
 
     >>> chunk = Chunk("r-0", "r", "r.md", "The operators reported a loud bang at 14:05 on March 3, 1998 in the test.")
     >>> q = cloze_questions(chunk, 1)[0]
@@ -130,8 +157,9 @@ def cloze_questions(chunk: Chunk, per_chunk: int) -> list[ClozeQuestion]:
     'What date fills the blank? "The operators reported a loud bang at 14:05 on ____ in the test."'
     """
     candidates = []
+    usable = is_prose if prose_only else _usable
     for position, (offset, sentence) in enumerate(sentences(chunk.text)):
-        if not _usable(sentence):
+        if not usable(sentence):
             continue
         n_words = len(words(sentence))
         for kind, match, label in _candidates(sentence):

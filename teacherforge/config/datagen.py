@@ -95,6 +95,13 @@ class DatagenConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     generator: str = field(default="cloze", metadata={"help": f"question generator, one of {GENERATORS}"})
     questions_per_chunk: int = field(default=2, metadata={"help": "questions generated per chunk"})
+    prose_only: bool = field(
+        default=True,
+        metadata={
+            "help": "cloze questions only from prose sentences (not code, CSS/JS, markup, tables, list or "
+            "directive lines, URLs, headings); false: any sentence of 6-60 mostly-letter words"
+        },
+    )
     window: int = field(default=1, metadata={"help": "neighbouring chunks on each side as context (llm)"})
     max_retries: int = field(default=2, metadata={"help": "retries for a chunk whose output is invalid"})
     multi_hop: bool = field(default=False, metadata={"help": "also generate 2-chunk questions (llm)"})

@@ -56,3 +56,33 @@ def test_chunk_without_facts_gives_nothing():
 def test_doctests_of_question_modules():
     for module in (questions_cloze, records, splits, validation):
         assert doctest.testmod(module).failed == 0
+
+
+def test_questions_come_only_from_prose_and_once_per_passage(tmp_path):
+    """A chunk of CSS, a list, a directive line and a heading number give no question; a passage
+    repeated in two documents is asked about once (the rest counted as duplicate_passage)."""
+    from teacherforge.cli import main
+    from teacherforge.workspace import read_json
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    prose = "The harbour office of Lindqvist opened in 1921 under Captain Mara Holt and kept every ledger. "
+    noise = (
+        ".popup { color: rgba(0, 0, 0, 0.5); width: 100%; }\n\n3. Repeat the whole step for 4 more times now\n\n"
+        ".. automethod:: Client.fetch_all_items_from_the_server\n\n# 14.2 Failure of the Interval Timer Set Knob\n\n"
+    )
+    (corpus / "a.md").write_text(noise + prose * 3)
+    (corpus / "b.md").write_text("Another page entirely about other things, long enough to chunk.\n\n" + prose)
+    run = tmp_path / "run"
+    args = ["--set", "datagen.paraphrase.enabled=false", "--set", "retrieval.kind=bm25", "--no-progress"]
+    assert main(["datagen", "--corpus", str(corpus), "--run-dir", str(run), *args]) == 0
+    questions = read_json(run / "questions.json")
+    assert questions
+    for q in questions:  # never the CSS, the list number, the directive or the heading number
+        assert q["answer"] not in ("0", "0.5", "3", "14.2", "100%"), q
+        assert not any(mark in q["question"] for mark in ("rgba", "automethod", "Interval Timer")), q
+    texts = [q["question"] for q in questions]
+    assert len(texts) == len(set(texts))
+    manifest = read_json(run / "manifest.json")
+    step = next(s for s in manifest["steps"] if s["name"] == "questions")
+    assert step["drops"].get("duplicate_passage", 0) >= 1
