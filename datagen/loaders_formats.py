@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .loaders_markdown import read_markdown
+
 Extracted = tuple[str, dict[str, Any]]
 
 
@@ -570,8 +572,8 @@ def _one_line(exc: BaseException, limit: int = 100) -> str:
 
 READERS: dict[str, Callable[[Path, bytes], Extracted]] = {
     ".txt": read_text,
-    ".md": read_text,
-    ".markdown": read_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
     ".pdf": read_pdf,
     ".docx": read_docx,
     ".html": read_html,
