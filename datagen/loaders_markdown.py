@@ -178,13 +178,18 @@ class _Renderer:
             i = end
         return out
 
+    def _gives_no_text(self, name: str) -> bool:
+        """Whether directive ``name`` is dropped: autodoc lists (counted as API reference) and
+        directives with nothing to read (toctree, include, image, ...)."""
+        if name.startswith("auto"):
+            self.api_directives += 1
+            return True
+        return name in _SILENT_DIRECTIVES
+
     def _rst_directive(self, name: str, args: str, body: list[str], depth: int) -> list[str]:
         """The Markdown lines an RST directive becomes."""
         name = name.split(":")[-1].lower()
-        if name.startswith("auto"):
-            self.api_directives += 1
-            return []
-        if name in _SILENT_DIRECTIVES:
+        if self._gives_no_text(name):
             return []
         if name in _CODE_DIRECTIVES:
             return ["", "```" + (args.split()[0] if args else ""), *body, "```", ""]
@@ -294,10 +299,7 @@ class _Renderer:
             return self.render(content, depth + 1) if depth < _MAX_DEPTH else [content]
         name, args = match[1].split(":")[-1].lower(), match[2].strip()
         body = _strip_options(content)
-        if name.startswith("auto"):
-            self.api_directives += 1
-            return []
-        if name in _SILENT_DIRECTIVES:
+        if self._gives_no_text(name):
             return []
         if name in _CODE_DIRECTIVES:
             return self._code(args.split()[0] if args else "", body)
