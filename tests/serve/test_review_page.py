@@ -76,6 +76,21 @@ def test_store_decisions_are_atomic_and_traced(run_dir):
         store.decide("a", "edit", "  ")
 
 
+def _wait_for_text(driver, locator, text: str, timeout: float = 15.0) -> None:
+    """Wait until the element at ``locator`` shows ``text``: a click submits a form and the page
+    reloads, so an element found right after the click may be the old page's (stale)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shows(d) -> bool:
+        try:
+            return text in d.find_element(*locator).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    WebDriverWait(driver, timeout).until(shows, f"{locator} never showed {text!r}")
+
+
 @pytest.mark.slow
 def test_browser_approves_one_record_and_rejects_another(run_dir):
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -103,10 +118,10 @@ def test_browser_approves_one_record_and_rejects_another(run_dir):
         driver.get(url)
         assert "Teacher records to review (2)" in driver.page_source
         driver.find_element(By.ID, "approve-a").click()
-        assert "approved a" in driver.find_element(By.CLASS_NAME, "msg").text
+        _wait_for_text(driver, (By.CLASS_NAME, "msg"), "approved a")
         driver.find_element(By.ID, "reject-b").click()
-        assert "rejected b" in driver.find_element(By.CLASS_NAME, "msg").text
-        assert driver.find_element(By.ID, "empty").text == "Nothing to review."
+        _wait_for_text(driver, (By.CLASS_NAME, "msg"), "rejected b")
+        _wait_for_text(driver, (By.ID, "empty"), "Nothing to review.")
     finally:
         driver.quit()
         server.should_exit = True
