@@ -53,6 +53,17 @@ def file_counts(rows: list[dict[str, Any]], excluded: int) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in ("loaded", "emptied", "failed", "skipped")} | {"excluded": excluded}
 
 
+def counts_line(files: dict[str, int]) -> str:
+    """:func:`file_counts` on one line.
+
+    >>> counts_line({"loaded": 3, "emptied": 1, "failed": 2, "skipped": 0, "excluded": 5})
+    'loaded 3, emptied 1, failed 2, skipped 0, excluded by include/exclude 5'
+    """
+    return ", ".join(
+        f"{k} {v}" if k != "excluded" else f"excluded by include/exclude {v}" for k, v in files.items()
+    )
+
+
 def problem_lines(rows: list[dict[str, Any]], limit: int = 10) -> list[str]:
     """The first ``limit`` failed or emptied files as ``status path: reason`` (and how many more)."""
     problems = [r for r in rows if r["status"] in PROBLEMS]

@@ -208,13 +208,6 @@ def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: record.get(k) for k in keys}
 
 
-def _counts_line(files: Mapping[str, int]) -> str:
-    """``loaded 3, emptied 1, failed 2, skipped 0, excluded by include/exclude 5``."""
-    return ", ".join(
-        f"{k} {v}" if k != "excluded" else f"excluded by include/exclude {v}" for k, v in files.items()
-    )
-
-
 def _generation_params(dg_seed: int, max_new_tokens: int, temperature: float) -> GenerationParams:
     return GenerationParams(
         max_new_tokens=max_new_tokens,
@@ -233,7 +226,7 @@ def _chunk_step(ctx: _Context) -> None:
 
         from teacherforge.datagen.chunking import chunk_documents
         from teacherforge.datagen.language import retrieval_warnings, with_languages
-        from teacherforge.datagen.load_report import file_counts, load_report_rows, problem_lines
+        from teacherforge.datagen.load_report import counts_line, file_counts, load_report_rows, problem_lines
         from teacherforge.datagen.loaders import load_corpus_from_config
 
         loaded = with_languages(load_corpus_from_config(dg))
@@ -251,7 +244,7 @@ def _chunk_step(ctx: _Context) -> None:
         if not chunks:
             problems = "; ".join(problem_lines(rows, 3)) or "no supported file matched datagen.include"
             raise ValueError(
-                f"datagen.corpus {dg.corpus!r}: no chunks (files: {_counts_line(files)}; {problems}); "
+                f"datagen.corpus {dg.corpus!r}: no chunks (files: {counts_line(files)}; {problems}); "
                 f"every file with its reason: {ctx.layout.load_report}"
             )
         atomic_write_jsonl(ctx.layout.chunks, (c.to_json() for c in chunks))
@@ -296,7 +289,8 @@ def _questions_step(ctx: _Context) -> None:
         chunks = ctx.chunks
         splits = assign_splits([c.chunk_id for c in chunks], dg.split_ratios, seed=ctx.config.seed)
         if dg.generator == "cloze":
-            questions, drops, tokens = _cloze(chunks, splits, dg.questions_per_chunk, dg.prose_only)
+            questions, drops = _cloze(chunks, splits, dg.questions_per_chunk, dg.prose_only)
+            tokens = Counter()
             drops.update(_cloze_drops(chunks, questions))
         else:
             questions, drops, tokens, extra = _llm(ctx, chunks, splits)
@@ -330,9 +324,9 @@ def _questions_step(ctx: _Context) -> None:
 
 def _cloze(
     chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int, prose_only: bool
-) -> tuple[list[Question], Counter, Counter]:
+) -> tuple[list[Question], Counter]:
     """Cloze questions of every chunk, one per distinct question text (a passage repeated in several
-    chunks is asked about once: ``duplicate_passage`` drops), with drop counts and (no) tokens."""
+    chunks is asked about once: ``duplicate_passage`` drops), with drop counts."""
     from teacherforge.datagen.questions_cloze import cloze_questions
 
     out: list[Question] = []
@@ -360,7 +354,7 @@ def _cloze(
                     },
                 )
             )
-    return out, drops, Counter()
+    return out, drops
 
 
 def _cloze_drops(chunks: list[Chunk], questions: list[Question]) -> dict[str, int]:
@@ -536,6 +530,8 @@ def _summary(ctx: _Context, run: RunDir, stats: Mapping[str, Any], seconds: floa
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The one-screen summary printed at the end of a datagen run."""
+    from teacherforge.datagen.load_report import counts_line
+
     lines = [f"teacherforge datagen: {summary['run_dir']}  ({summary['seconds']:.1f} s)"]
     for name, step in summary["steps"].items():
         counts = step.get("counts") or {}
@@ -557,7 +553,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     )
     chunk = summary["steps"].get("chunk") or {}
     if chunk.get("files"):
-        lines.append(f"  files: {_counts_line(chunk['files'])}")
+        lines.append(f"  files: {counts_line(chunk['files'])}")
         lines += [f"    {line}" for line in chunk.get("problems") or []]
     if chunk.get("languages"):
         lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in chunk["languages"].items()))
