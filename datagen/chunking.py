@@ -4,15 +4,17 @@ With ``respect_boundaries`` a chunk ends at the last paragraph break inside the 
 of its window, else the last sentence end, else a line break, else a space, else a hard
 cut (rule-based regexes; no NLTK/spaCy). Without it, chunks are hard cuts of exactly
 ``size`` units (AutoDidact's setting: 1,000 characters, no overlap). Chunk ids are
-``<doc_id>-<n>`` with ``n`` the 0-based position of the chunk in its document, so they are
-stable across reruns; ``start_char``/``end_char`` index into the document text.
+``<doc_id>-<content id>``, the content id a hash of the chunk's text (:func:`chunk_id`), so
+the id of unchanged text stays the same across reruns, also when other text of the document
+or other documents were added, edited or removed; ``start_char``/``end_char`` index into the
+document text.
 
 >>> from types import SimpleNamespace
 >>> from teacherforge.config import ChunkingConfig
 >>> doc = SimpleNamespace(doc_id="d", source="d.txt", text="abcdefghij" * 25, metadata={})
 >>> cfg = ChunkingConfig(size=100, overlap=0, min_chars=1, respect_boundaries=False)
->>> [(c.chunk_id, len(c.text)) for c in chunk_document(doc, cfg)]
-[('d-0', 100), ('d-1', 100), ('d-2', 50)]
+>>> [(c.chunk_id == chunk_id("d", c.text), len(c.text)) for c in chunk_document(doc, cfg)]
+[(True, 100), (True, 100), (True, 50)]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 
 from teacherforge.config import ChunkingConfig
 from teacherforge.types import Chunk
+from teacherforge.workspace import stable_hash
 
 # Boundary kinds in order of preference: the position *after* the match is the cut.
 PARAGRAPH = re.compile(r"\n[ \t]*\n\s*|\n(?=#{1,6} )")
@@ -52,6 +55,15 @@ class ChunkingResult:
     chunks: list[Chunk]
     dropped: dict[str, int] = field(default_factory=dict)
     emptied: dict[str, str] = field(default_factory=dict)
+
+
+def chunk_id(doc_id: str, text: str) -> str:
+    """The id of a chunk of ``doc_id`` holding ``text``: the document id and a hash of the text.
+
+    >>> chunk_id("guide.md", "Pump the fuel.")
+    'guide.md-5ea5b5276c'
+    """
+    return f"{doc_id}-{stable_hash(text, 10)}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -134,7 +146,7 @@ def _spans(text: str, cfg: ChunkingConfig, tokenizer: Any = None) -> list[tuple[
 
 def _candidates(doc: DocumentLike, cfg: ChunkingConfig, tokenizer: Any = None) -> list[Chunk]:
     chunks = []
-    for n, (start, end) in enumerate(_spans(doc.text, cfg, tokenizer)):
+    for start, end in _spans(doc.text, cfg, tokenizer):
         piece = doc.text[start:end]
         if cfg.respect_boundaries:  # trim whitespace, keep offsets exact
             lead = len(piece) - len(piece.lstrip())
@@ -142,7 +154,7 @@ def _candidates(doc: DocumentLike, cfg: ChunkingConfig, tokenizer: Any = None) -
             start, end = start + lead, start + lead + len(piece)
         chunks.append(
             Chunk(
-                chunk_id=f"{doc.doc_id}-{n}",
+                chunk_id=chunk_id(doc.doc_id, piece),
                 doc_id=doc.doc_id,
                 source=doc.source,
                 text=piece,
@@ -174,8 +186,8 @@ def chunk_documents(
     >>> from teacherforge.config import ChunkingConfig
     >>> docs = [SimpleNamespace(doc_id=i, source=i, text="Same text here. " * 5, metadata={}) for i in "ab"]
     >>> result = chunk_documents(docs, ChunkingConfig(size=200, min_chars=10))
-    >>> [c.chunk_id for c in result.chunks], result.dropped
-    (['a-0'], {'too_short': 0, 'duplicate': 1})
+    >>> [c.doc_id for c in result.chunks], result.dropped
+    (['a'], {'too_short': 0, 'duplicate': 1})
     >>> result.emptied
     {'b': 'every chunk duplicates text of a'}
     """

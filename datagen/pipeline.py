@@ -71,10 +71,13 @@ def declared_steps(config: Config) -> dict[str, Step]:
     index_keys = {f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items()}
     llm = {"datagen.llm": dg.llm.answer_settings(), "retrieval.embedder": config.retrieval.embedder}
     questions = config_slice(
-        config, "seed", "datagen.generator", "datagen.questions_per_chunk", "datagen.split_ratios"
+        config,
+        "seed",
+        "datagen.generator",
+        "datagen.questions_per_chunk",
+        "datagen.split_ratios",
+        "datagen.prose_only",
     )
-    if dg.generator == "cloze":
-        questions["datagen.prose_only"] = dg.prose_only
     if dg.generator == "llm":
         keys = (
             "window",
@@ -149,6 +152,11 @@ class _Context:
             r = self.config.retrieval
             self._embedder = Embedder(r.embedder, r.batch_size, r.embedding_cache)
             self.run.manifest.setdefault("models", {})["embedder"] = self._embedder.identity
+            if r.embedding_cache and self.layout.embeddings.exists():
+                try:
+                    self._embedder.load_cache(self.layout.embeddings)
+                except ValueError:  # written by another embedder: nothing to reuse
+                    log.info("datagen: %s is from another embedder; embedding afresh", self.layout.embeddings)
         return self._embedder
 
     @property
@@ -204,6 +212,7 @@ def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
         "problems",
         "languages",
         "warnings",
+        "changes",
     )
     return {k: record.get(k) for k in keys}
 
@@ -225,6 +234,7 @@ def _chunk_step(ctx: _Context) -> None:
         from tqdm.auto import tqdm
 
         from teacherforge.datagen.chunking import chunk_documents
+        from teacherforge.datagen.corpus_changes import corpus_changes
         from teacherforge.datagen.language import retrieval_warnings, with_languages
         from teacherforge.datagen.load_report import counts_line, file_counts, load_report_rows, problem_lines
         from teacherforge.datagen.loaders import load_corpus_from_config
@@ -247,7 +257,10 @@ def _chunk_step(ctx: _Context) -> None:
                 f"datagen.corpus {dg.corpus!r}: no chunks (files: {counts_line(files)}; {problems}); "
                 f"every file with its reason: {ctx.layout.load_report}"
             )
-        atomic_write_jsonl(ctx.layout.chunks, (c.to_json() for c in chunks))
+        chunk_rows = [c.to_json() for c in chunks]
+        if ctx.layout.chunks.exists():
+            record.extra["changes"] = corpus_changes(read_jsonl(ctx.layout.chunks), chunk_rows)
+        atomic_write_jsonl(ctx.layout.chunks, chunk_rows)
         ctx._chunks = chunks
         record.counts.update(
             {
@@ -276,8 +289,18 @@ def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> No
         from teacherforge.retrieval import Retriever
 
         chunks = rows()
-        Retriever.build(chunks, ctx.config.retrieval, embedder=ctx.embedder).save(step.outputs[0])
-        record.counts.update({"rows": len(chunks), "chunk_ids": len({c.chunk_id for c in chunks})})
+        embedder = ctx.embedder
+        before = embedder.cache_hits
+        Retriever.build(chunks, ctx.config.retrieval, embedder=embedder).save(step.outputs[0])
+        if embedder.cache_enabled:
+            embedder.save_cache(ctx.layout.embeddings)
+        record.counts.update(
+            {
+                "rows": len(chunks),
+                "chunk_ids": len({c.chunk_id for c in chunks}),
+                "embeddings_reused": embedder.cache_hits - before,
+            }
+        )
 
     ctx.step(step, body)
 
@@ -326,9 +349,15 @@ def _cloze(
     chunks: list[Chunk], splits: Mapping[str, str], per_chunk: int, prose_only: bool
 ) -> tuple[list[Question], Counter]:
     """Cloze questions of every chunk, one per distinct question text (a passage repeated in several
-    chunks is asked about once: ``duplicate_passage`` drops), with drop counts."""
-    from teacherforge.datagen.questions_cloze import cloze_questions
+    chunks is asked about once: ``duplicate_passage`` drops), with drop counts. A question whose
+    sentence also sits in other chunks lists them as ``passage_copies`` (gold chunks too: retrieving
+    any copy is a match)."""
+    from teacherforge.datagen.questions_cloze import cloze_questions, sentences
 
+    holders: dict[str, list[str]] = {}  # sentence -> the chunks holding it
+    for chunk in chunks:
+        for _, sentence in sentences(chunk.text):
+            holders.setdefault(sentence, []).append(chunk.chunk_id)
     out: list[Question] = []
     drops: Counter = Counter()
     asked: set[str] = set()
@@ -338,6 +367,7 @@ def _cloze(
                 drops["duplicate_passage"] += 1
                 continue
             asked.add(q.question)
+            copies = [cid for cid in dict.fromkeys(holders.get(q.passage, ())) if cid != chunk.chunk_id]
             out.append(
                 Question(
                     id=f"{chunk.chunk_id}:q{i}",
@@ -351,6 +381,7 @@ def _cloze(
                         "generator": "cloze",
                         "answer_type": q.answer_type,
                         "answer_start": q.answer_start,
+                        **({"passage_copies": copies} if copies else {}),
                     },
                 )
             )
@@ -364,6 +395,7 @@ def _cloze_drops(chunks: list[Chunk], questions: list[Question]) -> dict[str, in
 
 
 def _llm(ctx: _Context, chunks: list[Chunk], splits: Mapping[str, str]):
+    from teacherforge.datagen.questions_cloze import has_prose
     from teacherforge.datagen.questions_llm import (
         Task,
         generate_questions,
@@ -373,6 +405,7 @@ def _llm(ctx: _Context, chunks: list[Chunk], splits: Mapping[str, str]):
     )
 
     dg = ctx.dg
+    asked = [not dg.prose_only or has_prose(c.text) for c in chunks]  # neighbours stay context
     tasks = [
         Task(
             c.chunk_id,
@@ -382,10 +415,13 @@ def _llm(ctx: _Context, chunks: list[Chunk], splits: Mapping[str, str]):
             dg.questions_per_chunk,
         )
         for i, c in enumerate(chunks)
+        if asked[i]
     ]
     if dg.multi_hop and len(chunks) > 1:
         vectors = ctx.embedder.encode([c.text for c in chunks])
         for i, j in related_pairs(chunks, splits, vectors):
+            if not (asked[i] and asked[j]):
+                continue
             a, b = chunks[i], chunks[j]
             tasks.append(
                 Task(
@@ -429,6 +465,8 @@ def _llm(ctx: _Context, chunks: list[Chunk], splits: Mapping[str, str]):
                 },
             )
         )
+    if not all(asked):
+        result.drops["no_prose"] = asked.count(False)
     extra = {
         "prompts_sent": result.prompts_sent,
         "generate_calls": result.generate_calls,
@@ -530,6 +568,7 @@ def _summary(ctx: _Context, run: RunDir, stats: Mapping[str, Any], seconds: floa
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The one-screen summary printed at the end of a datagen run."""
+    from teacherforge.datagen.corpus_changes import changes_line
     from teacherforge.datagen.load_report import counts_line
 
     lines = [f"teacherforge datagen: {summary['run_dir']}  ({summary['seconds']:.1f} s)"]
@@ -555,6 +594,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if chunk.get("files"):
         lines.append(f"  files: {counts_line(chunk['files'])}")
         lines += [f"    {line}" for line in chunk.get("problems") or []]
+    if chunk.get("changes"):
+        lines.append(f"  changes since the last build: {changes_line(chunk['changes'])}")
     if chunk.get("languages"):
         lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in chunk["languages"].items()))
         lines += [f"  WARNING: {line}" for line in chunk.get("warnings") or []]

@@ -48,7 +48,8 @@ BLANK = "____"
 
 @dataclass(frozen=True)
 class ClozeQuestion:
-    """One fill-in-the-blank question; ``answer == chunk.text[answer_start:answer_start+len(answer)]``."""
+    """One fill-in-the-blank question; ``answer == chunk.text[answer_start:answer_start+len(answer)]``;
+    ``passage`` is the sentence it asks about."""
 
     chunk_id: str
     question: str
@@ -56,6 +57,7 @@ class ClozeQuestion:
     difficulty: str
     answer_type: str
     answer_start: int
+    passage: str
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
@@ -97,6 +99,15 @@ def is_prose(sentence: str) -> bool:
     n = len(words(sentence))
     alpha = sum(c.isalpha() for c in sentence) / max(1, len(sentence))
     return _MIN_WORDS <= n <= _MAX_WORDS and alpha >= 0.6
+
+
+def has_prose(text: str) -> bool:
+    """Whether any sentence of ``text`` is prose (:func:`is_prose`): the chunks a generator asks about.
+
+    >>> has_prose("body { color: red; }\\n.. automethod:: Client.run"), has_prose("The pump failed after the second test run.")
+    (False, True)
+    """
+    return any(is_prose(sentence) for _, sentence in sentences(text))
 
 
 def _usable(sentence: str) -> bool:
@@ -174,7 +185,9 @@ def cloze_questions(chunk: Chunk, per_chunk: int, prose_only: bool = True) -> li
                 (
                     -len(content_words(sentence)),
                     position,
-                    ClozeQuestion(chunk.chunk_id, question, answer, difficulty, kind, offset + start),
+                    ClozeQuestion(
+                        chunk.chunk_id, question, answer, difficulty, kind, offset + start, sentence
+                    ),
                 )
             )
             break

