@@ -381,7 +381,7 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 redactor=redactor,
                 feedback=feedback,
                 hard_negatives=dc.hard_negatives,
-                chunk_splits={c: q.split for q in questions for c in q.gold_chunk_ids},
+                chunk_splits={c: q.split for q in questions for c in (q.chunk_id, *q.source_chunk_ids)},
             )
             for split, rows in splits.items():
                 atomic_write_jsonl(layout.dataset_split(split), rows)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from teacherforge.envs.protocol import ParsedAction, format_information, format_malformed, parse_action
 from teacherforge.records import Question
-from teacherforge.rewards import RetrievedRef, RubricResult, Trajectory, Turn
+from teacherforge.rewards import RetrievedRef, RubricResult, Trajectory, Turn, is_gold_hit
 from teacherforge.types import Hit
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class SearchEpisode:
                 raise ValueError("a search turn needs its hits")
             refs = tuple(RetrievedRef(h.chunk_id, int(h.rank), float(h.score)) for h in hits)
             self.turns.append(Turn(action.text, query=action.query, retrieved=refs))
-            gold_ranks = [r.rank for r in refs if r.chunk_id in self.question.gold_chunk_ids]
+            gold_ranks = [r.rank for r in refs if is_gold_hit(r, self.question.gold_chunk_ids)]
             if gold_ranks and self.gold_turn is None:
                 self.gold_turn, self.gold_rank = len(self.turns), min(gold_ranks)
             observation = format_information(hits, self.tags, self.config.max_observation_chars)

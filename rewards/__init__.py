@@ -29,7 +29,7 @@ from teacherforge.rewards.registry import (
     reward_scope,
     unregister_reward,
 )
-from teacherforge.rewards.retrieval import retrieval_match, retrieval_rank
+from teacherforge.rewards.retrieval import is_gold_hit, retrieval_match, retrieval_rank, retrieved_gold
 from teacherforge.rewards.rubric import Rubric, RubricResult
 from teacherforge.rewards.search import (
     make_retry_reward,
@@ -55,6 +55,7 @@ __all__ = [
     "format_reward",
     "get_reward",
     "hacking_diagnostics",
+    "is_gold_hit",
     "known_rewards",
     "list_presets",
     "load_rubric",
@@ -67,6 +68,7 @@ __all__ = [
     "register_reward",
     "retrieval_match",
     "retrieval_rank",
+    "retrieved_gold",
     "retry",
     "reward_bounds",
     "reward_scope",

@@ -53,8 +53,15 @@ class Question:
 
     @property
     def gold_chunk_ids(self) -> tuple[str, ...]:
-        """The chunks a search must retrieve: ``source_chunk_ids``, else ``(chunk_id,)``."""
-        return tuple(self.source_chunk_ids) or (self.chunk_id,)
+        """The chunks a search may retrieve to find the support: ``source_chunk_ids`` (else
+        ``(chunk_id,)``) and the other chunks holding an identical copy of the supporting passage
+        (``metadata["passage_copies"]``).
+
+        >>> Question("q", "a-1", "Q?", "A", metadata={"passage_copies": ["b-4"]}).gold_chunk_ids
+        ('a-1', 'b-4')
+        """
+        sources = tuple(self.source_chunk_ids) or (self.chunk_id,)
+        return tuple(dict.fromkeys((*sources, *self.metadata.get("passage_copies", ()))))
 
     def to_json(self) -> dict[str, Any]:
         """The ``questions.json`` record."""

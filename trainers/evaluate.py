@@ -26,6 +26,8 @@ from typing import Any
 from teacherforge.config import Config
 from teacherforge.llm import LLMBackend
 from teacherforge.rag import is_refusal, rag_prompt, relevance_cutoff, select_hits
+from teacherforge.records import Question
+from teacherforge.rewards import RetrievedRef, is_gold_hit, retrieved_gold
 from teacherforge.run import RunLayout
 from teacherforge.trainers.eval_models import EvalModel, build_model_backend, resolve_models
 from teacherforge.trainers.metrics import (
@@ -139,10 +141,11 @@ def predict_fixed(
     prompts, hits = fixed_prompts(questions, retriever, config)
     completions = backend.generate(prompts, params)
     predictions = []
-    for q, h, c in zip(questions, hits, completions):
-        ids = tuple(hit.chunk_id for hit in h)
-        gold = set(q.get("source_chunk_ids") or [q["chunk_id"]])
-        predictions.append(Prediction(q["id"], model, "fixed", c.text.strip(), ids, 0, bool(gold & set(ids))))
+    for q, shown, c in zip(questions, hits, completions):
+        ids = tuple(hit.chunk_id for hit in shown)
+        gold = Question.from_json(q).gold_chunk_ids
+        found = any(is_gold_hit(RetrievedRef(h.chunk_id, h.rank, h.score), gold) for h in shown)
+        predictions.append(Prediction(q["id"], model, "fixed", c.text.strip(), ids, 0, found))
     return predictions
 
 
@@ -166,7 +169,6 @@ def predict_agentic(
         traj = episode.trajectory
         ids = tuple(dict.fromkeys(ref.chunk_id for turn in traj.turns for ref in turn.retrieved))
         searches = sum(1 for turn in traj.turns if turn.query is not None)
-        gold = set(traj.gold_chunk_ids)
         predictions.append(
             Prediction(
                 q["id"],
@@ -175,7 +177,7 @@ def predict_agentic(
                 traj.final_answer,
                 ids,
                 searches,
-                bool(gold & set(ids)),
+                retrieved_gold(traj),
                 traj.well_formed,
             )
         )

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from teacherforge.rewards import Trajectory
+from teacherforge.rewards import Trajectory, retrieved_gold
 from teacherforge.rewards.diagnostics import flatten_diagnostics, hacking_diagnostics
 from teacherforge.rewards.trl import BREAKDOWN_KEY, TRAJECTORIES_KEY
 from teacherforge.types import Completion, GenerationParams, Prompt
@@ -150,10 +150,7 @@ def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     0.5
     """
     n = max(len(trajectories), 1)
-    hits = sum(
-        any(ref.chunk_id in set(t.gold_chunk_ids) for turn in t.turns for ref in turn.retrieved)
-        for t in trajectories
-    )
+    hits = sum(retrieved_gold(t) for t in trajectories)
     return {
         "retrieval_hit_rate": hits / n,
         "searches_per_episode": sum(len(t.queries) for t in trajectories) / n,

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from teacherforge.rewards import retrieved_gold
 from teacherforge.types import Completion, GenerationParams, Prompt
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,13 @@ def synthetic_episodes(driver: Any, questions: Sequence[Any], count: int) -> lis
     """
     episodes: list[Any] = []
     for variant in range(2):
-        if sum(_retrieved_gold(e.trajectory) for e in episodes) >= count:
+        if sum(retrieved_gold(e.trajectory) for e in episodes) >= count:
             break
         prompts = [driver.prompt_text(q) for q in questions]
         policy = ScriptedSearchPolicy(questions, prompts, driver.task.tags, variant=variant)
         episodes += driver.run(policy, questions, GenerationParams(max_new_tokens=256, temperature=0.0))
-    hit = [e for e in episodes if _retrieved_gold(e.trajectory)]
-    miss = [e for e in episodes if not _retrieved_gold(e.trajectory)]
+    hit = [e for e in episodes if retrieved_gold(e.trajectory)]
+    miss = [e for e in episodes if not retrieved_gold(e.trajectory)]
     return (hit + miss)[:count]
 
 
@@ -212,11 +213,6 @@ def model_turn_lengths(env_mask: Sequence[int]) -> list[int]:
     """
     runs = [len(m) for m in re.findall(r"1+", "".join("1" if bit else "0" for bit in env_mask))]
     return runs
-
-
-def _retrieved_gold(traj: Any) -> bool:
-    gold = set(traj.gold_chunk_ids)
-    return any(ref.chunk_id in gold for turn in traj.turns for ref in turn.retrieved)
 
 
 def held_out_stats(model: Any, tokenizer: Any, driver: Any, questions: Sequence[Any]) -> dict[str, float]:
@@ -351,7 +347,7 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     summary = {
         "adapter": str(result.adapter_dir),
         "examples": len(rows),
-        "gold_hit_episodes": sum(_retrieved_gold(e.trajectory) for e in episodes),
+        "gold_hit_episodes": sum(retrieved_gold(e.trajectory) for e in episodes),
         "dropped": dropped,
         "max_length": max(len(r["input_ids"]) for r in rows),
         "steps": cfg.warm_start_steps,

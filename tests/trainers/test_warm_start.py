@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grpo_testkit as kit
 
 from teacherforge.config import load_config
+from teacherforge.rewards import retrieved_gold
 from teacherforge.trainers import grpo, warm_start
 
 
@@ -53,7 +54,7 @@ def test_synthetic_episodes_hold_real_information(assets) -> None:
     episodes = warm_start.synthetic_episodes(driver, questions, 12)
     assert len(episodes) == 12
     chunks = dict(kit.CHUNKS)
-    hits = [warm_start._retrieved_gold(e.trajectory) for e in episodes]
+    hits = [retrieved_gold(e.trajectory) for e in episodes]
     assert sum(hits) >= 8 and hits == sorted(hits, reverse=True)  # gold-hit episodes come first
     for episode in episodes:
         text = episode.completion_text
