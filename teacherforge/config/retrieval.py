@@ -16,6 +16,9 @@ from typing import Any, Optional
 from ._validate import check_choice, check_range
 
 KINDS = ("dense", "bm25", "hybrid")
+BM25_TOKENIZERS = ("words", "identifiers")
+BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+FUSIONS = ("minmax", "rrf")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 #: PyStemmer's Snowball languages (``retrieval.bm25_stemmer``; BM25 stopwords follow the language where
 #: bm25s has a list) and ``none``.
@@ -27,9 +30,29 @@ STEMMERS = (
 )  # fmt: skip
 INDEXES = ("original", "paraphrased")
 #: Keys that decide the index files: changing one needs a rebuild (`teacherforge datagen` or `index`).
-BUILD_KEYS = ("kind", "embedder", "index_type", "bm25_stemmer", "hnsw_m", "ivf_nlist")
+BUILD_KEYS = (
+    "kind",
+    "embedder",
+    "index_type",
+    "bm25_stemmer",
+    "bm25_tokenizer",
+    "bm25_method",
+    "bm25_k1",
+    "bm25_b",
+    "hnsw_m",
+    "ivf_nlist",
+)
+_BM25_KEYS = ("bm25_stemmer", "bm25_tokenizer", "bm25_method", "bm25_k1", "bm25_b")
 #: Search-time keys that change what a search returns (a stage that searches reruns when one changes).
-SEARCH_KEYS = ("index", "top_k", "min_score", "hybrid_dense_weight", "hnsw_ef_search", "ivf_nprobe")
+SEARCH_KEYS = (
+    "index",
+    "top_k",
+    "min_score",
+    "hybrid_dense_weight",
+    "hybrid_fusion",
+    "hnsw_ef_search",
+    "ivf_nprobe",
+)
 
 
 @dataclass
@@ -81,12 +104,32 @@ class RetrievalConfig:
             "...) or none (English stopwords, no stemming)"
         },
     )
+    bm25_tokenizer: str = field(
+        default="words",
+        metadata={
+            "help": "build-time: BM25 words: words (bm25s: 2+ characters) or identifiers (every word, single "
+            "digits too, plus joined identifiers, dates and times such as XR-17b, mar.3, 14:05)"
+        },
+    )
+    bm25_method: str = field(
+        default="lucene",
+        metadata={"help": "build-time: bm25s scoring variant (lucene, robertson, atire, bm25l, bm25+)"},
+    )
+    bm25_k1: float = field(default=1.5, metadata={"help": "build-time: BM25 term-frequency saturation"})
+    bm25_b: float = field(default=0.75, metadata={"help": "build-time: BM25 length normalisation (0-1)"})
     hnsw_m: int = field(default=32, metadata={"help": "build-time: HNSW graph degree"})
     ivf_nlist: int = field(default=0, metadata={"help": "build-time: IVF lists (0 = 4*sqrt(n))"})
     hybrid_dense_weight: float = field(
         default=0.4,
         metadata={
             "help": "search-time: weight of the normalised dense score in hybrid fusion (BM25 gets 1 - this)"
+        },
+    )
+    hybrid_fusion: str = field(
+        default="minmax",
+        metadata={
+            "help": "search-time: how hybrid fuses the two rankings: minmax (weighted sum of min-max normalised "
+            "scores) or rrf (weighted reciprocal rank, 1/(60 + rank), scaled to [0, 1])"
         },
     )
     hnsw_ef_search: int = field(default=128, metadata={"help": "search-time: HNSW search breadth"})
@@ -100,9 +143,14 @@ class RetrievalConfig:
         check_choice("retrieval.kind", self.kind, KINDS)
         check_choice("retrieval.index_type", self.index_type, INDEX_TYPES)
         check_choice("retrieval.bm25_stemmer", self.bm25_stemmer, STEMMERS)
+        check_choice("retrieval.bm25_tokenizer", self.bm25_tokenizer, BM25_TOKENIZERS)
+        check_choice("retrieval.bm25_method", self.bm25_method, BM25_METHODS)
+        check_range("retrieval.bm25_k1", self.bm25_k1, 0.0)
+        check_range("retrieval.bm25_b", self.bm25_b, 0.0, 1.0)
         check_range("retrieval.hnsw_m", self.hnsw_m, 2)
         check_range("retrieval.ivf_nlist", self.ivf_nlist, 0)
         check_range("retrieval.hybrid_dense_weight", self.hybrid_dense_weight, 0.0, 1.0)
+        check_choice("retrieval.hybrid_fusion", self.hybrid_fusion, FUSIONS)
         check_range("retrieval.hnsw_ef_search", self.hnsw_ef_search, 1)
         check_range("retrieval.ivf_nprobe", self.ivf_nprobe, 1)
         check_range("retrieval.batch_size", self.batch_size, 1)
@@ -114,7 +162,7 @@ class RetrievalConfig:
         {'kind': 'dense', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
         """
         used = {
-            "bm25_stemmer": self.kind in ("bm25", "hybrid"),
+            **{key: self.kind in ("bm25", "hybrid") for key in _BM25_KEYS},
             "hnsw_m": self.index_type == "hnsw",
             "ivf_nlist": self.index_type == "ivf",
         }

@@ -3,12 +3,17 @@
 Tokenisation is bm25s's regex tokenizer with stopwords and, by default, the Snowball English
 stemmer from PyStemmer (``retrieval.bm25_stemmer``), so "failed", "failure" and "fails" match.
 Another stemmer language brings that language's stopwords where bm25s has a list (none where it
-has not); ``none`` keeps English stopwords. Nothing is downloaded.
+has not); ``none`` keeps English stopwords. ``retrieval.bm25_tokenizer`` chooses the words:
+``words`` is bm25s's pattern (words of two or more characters, so "cell 2" loses its "2");
+``identifiers`` keeps every word, single digits included, and adds identifiers, dates and times
+whose parts are joined by ``- . / :`` as whole tokens ("XR-17b", "mar.3", "14:05"), unstemmed.
+``method``, ``k1`` and ``b`` are bm25s's scoring variant and parameters. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +25,11 @@ _STOPWORDS = {
     "portuguese": "pt", "italian": "it", "russian": "ru", "swedish": "sv", "norwegian": "no", "turkish": "tr",
     "danish": "da",
 }  # fmt: skip
+
+
+TOKENIZERS = ("words", "identifiers")
+_PATTERNS = {"words": r"(?u)\b\w\w+\b", "identifiers": r"(?u)\b\w+\b"}
+_JOINED = re.compile(r"\w+(?:[-./:]\w+)+")
 
 
 def make_stemmer(name: str) -> Any:
@@ -41,31 +51,53 @@ class BM25Index:
     ``scores(queries, k)`` returns ``(rows, scores)`` arrays of shape ``(len(queries), k)``.
     """
 
-    def __init__(self, model: Any, stemmer: str) -> None:
+    def __init__(self, model: Any, stemmer: str, tokenizer: str = "words") -> None:
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"retrieval.bm25_tokenizer: {tokenizer!r} is not one of {list(TOKENIZERS)}")
         self.model = model
         self.stemmer_name = stemmer
+        self.tokenizer = tokenizer
         self._stemmer = make_stemmer(stemmer)
 
     @classmethod
-    def build(cls, texts: Sequence[str], stemmer: str = "english") -> BM25Index:
+    def build(
+        cls,
+        texts: Sequence[str],
+        stemmer: str = "english",
+        tokenizer: str = "words",
+        method: str = "lucene",
+        k1: float = 1.5,
+        b: float = 0.75,
+    ) -> BM25Index:
         """Index ``texts`` (one document per row)."""
         import bm25s
 
-        index = cls(bm25s.BM25(), stemmer)
+        index = cls(bm25s.BM25(method=method, k1=k1, b=b), stemmer, tokenizer)
         index.model.index(index.tokenize(texts), show_progress=False)
         return index
 
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
-        """Lower-cased, stopword-free, stemmed tokens of each text."""
+        """Lower-cased, stopword-free, stemmed tokens of each text (and, for ``identifiers``, its
+        joined identifiers, dates and times).
+
+        >>> index = BM25Index(None, "none", "identifiers")
+        >>> index.tokenize(["Fuel cell 2 failed at 14:05 on Mar.3, see XR-17b."])
+        [['fuel', 'cell', '2', 'failed', '14', '05', 'mar', '3', 'see', 'xr', '17b', '14:05', 'mar.3', 'xr-17b']]
+        """
         import bm25s
 
-        return bm25s.tokenize(
-            list(texts),
+        texts = list(texts)
+        words = bm25s.tokenize(
+            texts,
+            token_pattern=_PATTERNS[self.tokenizer],
             stopwords=_STOPWORDS.get(self.stemmer_name),
             stemmer=self._stemmer,
             return_ids=False,
             show_progress=False,
         )
+        if self.tokenizer == "words":
+            return words
+        return [w + _JOINED.findall(t.lower()) for w, t in zip(words, texts)]
 
     @property
     def num_docs(self) -> int:
@@ -91,8 +123,8 @@ class BM25Index:
         self.model.save(os.fspath(directory), allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], stemmer: str) -> BM25Index:
+    def load(cls, directory: str | os.PathLike[str], stemmer: str, tokenizer: str = "words") -> BM25Index:
         """Read an index written by :meth:`save`."""
         import bm25s
 
-        return cls(bm25s.BM25.load(os.fspath(directory), allow_pickle=False), stemmer)
+        return cls(bm25s.BM25.load(os.fspath(directory), allow_pickle=False), stemmer, tokenizer)

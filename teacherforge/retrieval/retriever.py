@@ -47,6 +47,8 @@ FAISS_FILE = "index.faiss"
 BM25_DIR = "bm25"
 # hybrid fusion looks at this many candidate rows from each side (at least)
 MIN_FUSION_CANDIDATES = 50
+# reciprocal rank fusion's constant (Cormack et al., 2009): a row at rank r adds 1 / (RRF_K + r)
+RRF_K = 60
 
 
 def _rebuild_hint(directory: Path) -> str:
@@ -65,6 +67,17 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     if high - low < 1e-12:
         return np.full_like(scores, 1.0 if high > 0 else 0.0)
     return (scores - low) / (high - low)
+
+
+def reciprocal_ranks(scores: np.ndarray) -> np.ndarray:
+    """Reciprocal rank fusion's share of each row, ``(RRF_K + 1) / (RRF_K + rank)``: 1 for the best.
+
+    >>> [round(float(x), 4) for x in reciprocal_ranks(np.array([0.2, 0.9, 0.5]))]
+    [0.9683, 1.0, 0.9839]
+    """
+    ranks = np.empty(scores.size, dtype=np.float64)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, scores.size + 1)
+    return ((RRF_K + 1) / (RRF_K + ranks)).astype(np.float32)
 
 
 class Retriever:
@@ -113,7 +126,18 @@ class Retriever:
         embedder = embedder or Embedder(config.embedder, config.batch_size, config.embedding_cache)
         texts = [c.text for c in chunks]
         index = dense.build_index(embedder.encode(texts), config)
-        bm25 = BM25Index.build(texts, config.bm25_stemmer) if config.kind in ("bm25", "hybrid") else None
+        bm25 = (
+            BM25Index.build(
+                texts,
+                config.bm25_stemmer,
+                config.bm25_tokenizer,
+                config.bm25_method,
+                config.bm25_k1,
+                config.bm25_b,
+            )
+            if config.kind in ("bm25", "hybrid")
+            else None
+        )
         return cls(chunks, config, embedder, index, bm25)
 
     # ------------------------------------------------------------------ search
@@ -170,13 +194,14 @@ class Retriever:
         d_rows, d_scores = self._dense(queries, pool)
         b_rows, b_scores = self.bm25.scores(queries, pool)
         weight = self.config.hybrid_dense_weight
+        normalise = minmax if self.config.hybrid_fusion == "minmax" else reciprocal_ranks
         out_rows, out_scores = [], []
         for dr, ds, br, bs in zip(d_rows, d_scores, b_rows, b_scores):
             fused: dict[int, float] = {}
             keep = dr >= 0  # FAISS pads with -1 when it finds fewer rows
-            for row, value in zip(dr[keep].tolist(), minmax(ds[keep]).tolist()):
+            for row, value in zip(dr[keep].tolist(), normalise(ds[keep]).tolist()):
                 fused[row] = weight * value
-            for row, value in zip(br.tolist(), minmax(bs).tolist()):
+            for row, value in zip(br.tolist(), normalise(bs).tolist()):
                 fused[row] = fused.get(row, 0.0) + (1.0 - weight) * value
             order = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
             out_rows.append(np.array([r for r, _ in order], dtype=np.int64))
@@ -233,7 +258,7 @@ class Retriever:
                     "fusion": {
                         "dense_weight": self.config.hybrid_dense_weight,
                         "bm25_weight": 1.0 - self.config.hybrid_dense_weight,
-                        "normalization": "minmax",
+                        "normalization": self.config.hybrid_fusion,
                     },
                     "bm25_stemmer": self.config.bm25_stemmer if self.bm25 is not None else None,
                     "embedder": self.embedder.identity,
@@ -272,12 +297,15 @@ class Retriever:
         try:
             meta = read_json(meta_path)
             known = {f.name for f in dataclasses.fields(RetrievalConfig)}
-            built = RetrievalConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            recorded_config = {"bm25_tokenizer": "words", **meta["config"]}  # indexes from before the key
+            built = RetrievalConfig(**{k: v for k, v in recorded_config.items() if k in known})
             index = dense.load_index(directory / FAISS_FILE)
             chunks = [Chunk.from_json(r) for r in read_jsonl(directory / CHUNKS_FILE)]
             ids = read_json(directory / IDS_FILE)
             bm25 = (
-                BM25Index.load(directory / BM25_DIR, meta["bm25_stemmer"]) if meta["bm25_stemmer"] else None
+                BM25Index.load(directory / BM25_DIR, meta["bm25_stemmer"], built.bm25_tokenizer)
+                if meta["bm25_stemmer"]
+                else None
             )
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise FileNotFoundError(

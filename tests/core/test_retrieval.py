@@ -334,3 +334,33 @@ def test_module_doctests() -> None:
     assert doctest.testmod(retriever_module).failed == 0
     assert doctest.testmod(dense_module).failed == 0
     assert doctest.testmod(embedder_module).failed == 0
+
+
+def test_identifier_tokens_find_codes_single_digits_and_dates(tmp_path: Path) -> None:
+    texts = [
+        "Pump 3 failed during the test run on Mar.9 in the aft bay.",
+        "Pump 7 failed during the test run on Mar.3 in the aft bay.",
+    ]
+    chunks = [Chunk(chunk_id=f"c{i}", doc_id="d", source="d", text=t) for i, t in enumerate(texts)]
+    for tokenizer, found in (("words", False), ("identifiers", True)):
+        config = RetrievalConfig(kind="bm25", bm25_tokenizer=tokenizer, bm25_stemmer="none")
+        retriever = Retriever.build(chunks, config, embedder=HashEmbedder())
+        top = [hits[0].chunk_id for hits in retriever.search(["pump 7 failed", "the run on Mar.3"], 1)]
+        assert (top == ["c1", "c1"]) is found  # words drop "7" and "3": a tie, the first row wins
+    out = retriever.save(tmp_path / "index")  # the tokenizer travels with the index
+    loaded = Retriever.load(out, embedder=HashEmbedder())
+    assert loaded.bm25.tokenizer == "identifiers" and loaded.search(["pump 7"], 1)[0][0].chunk_id == "c1"
+    with pytest.raises(ConfigError, match="retrieval.bm25_tokenizer: the index was built with 'identifiers'"):
+        Retriever.load(out, dataclasses.replace(config, bm25_tokenizer="words"), embedder=HashEmbedder())
+
+
+def test_reciprocal_rank_fusion_ranks_agreement_first(small_chunks: list[Chunk], tmp_path: Path) -> None:
+    built = Retriever.build(small_chunks, RetrievalConfig(kind="hybrid"), embedder=HashEmbedder())
+    out = built.save(tmp_path / "index")
+    rrf = Retriever.load(out, RetrievalConfig(kind="hybrid", hybrid_fusion="rrf"), embedder=HashEmbedder())
+    for phrase, chunk_id in _phrases(small_chunks)[:3]:
+        hits = rrf.search([phrase], 5)[0]
+        assert hits[0].chunk_id == chunk_id and all(0.0 <= h.score <= 1.0 for h in hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    with pytest.raises(ConfigError, match="retrieval.hybrid_fusion"):
+        RetrievalConfig(hybrid_fusion="sum")
