@@ -105,17 +105,18 @@ class RetrievalConfig:
         },
     )
     bm25_tokenizer: str = field(
-        default="words",
+        default="identifiers",
         metadata={
             "help": "build-time: BM25 words: words (bm25s: 2+ characters) or identifiers (every word, single "
-            "digits too, plus joined identifiers, dates and times such as XR-17b, mar.3, 14:05)"
+            "digits too, plus joined identifiers, dates and times such as XR-17b, mar.3, 14:05); identifiers and "
+            "k1 1.2 chosen on dev questions, answer@1 +0.04 on test (benchmarks/answer_at_k.py --bm25-grid)"
         },
     )
     bm25_method: str = field(
         default="lucene",
         metadata={"help": "build-time: bm25s scoring variant (lucene, robertson, atire, bm25l, bm25+)"},
     )
-    bm25_k1: float = field(default=1.5, metadata={"help": "build-time: BM25 term-frequency saturation"})
+    bm25_k1: float = field(default=1.2, metadata={"help": "build-time: BM25 term-frequency saturation"})
     bm25_b: float = field(default=0.75, metadata={"help": "build-time: BM25 length normalisation (0-1)"})
     hnsw_m: int = field(default=32, metadata={"help": "build-time: HNSW graph degree"})
     ivf_nlist: int = field(default=0, metadata={"help": "build-time: IVF lists (0 = 4*sqrt(n))"})
