@@ -163,7 +163,12 @@ def bench_config(run_dir: Path, sizes: Sizes, smoke: bool) -> Config:
         *sizes.overrides,
     ]
     if smoke:
-        overrides += ["datagen.paraphrase.enabled=false", "quality.embedding_check=false"]
+        # a 30,000-character slice: larger held-out shares so each split has questions to measure
+        overrides += [
+            "datagen.paraphrase.enabled=false",
+            "quality.embedding_check=false",
+            "datagen.split_ratios=[0.6,0.2,0.2]",
+        ]
     return load_config("quickstart", overrides)
 
 
