@@ -1,6 +1,7 @@
-"""The datagen stage: load → chunk → index → questions → paraphrases → index_paraphrased.
+"""The datagen stage: load → chunk → questions → [embedder] → index → paraphrases → index_paraphrased.
 
-``run_datagen(config)`` opens the run dir under its lock and runs five steps. Each step
+``run_datagen(config)`` opens the run dir under its lock and runs the steps (``embedder``, the
+fine-tune of the embedder on the train questions, only with ``datagen.embedder_finetune.enabled``). Each step
 declares the config keys and files it reads (:func:`declared_steps`); the run dir's one rule
 (:meth:`teacherforge.workspace.RunDir.done`) skips a step whose record has the same
 fingerprint (those values + its inputs' contents) and whose outputs exist, so a finished run
@@ -41,6 +42,7 @@ _GENERATION_FIELDS = {
     "multi_hop",
     "split_ratios",
     "paraphrase",
+    "embedder_finetune",
     "llm",
     "min_answer_similarity",
     "batch_size",
@@ -69,6 +71,8 @@ def declared_steps(config: Config) -> dict[str, Step]:
     dg = config.datagen
     corpus_keys = [f"datagen.{f.name}" for f in dataclasses.fields(dg) if f.name not in _GENERATION_FIELDS]
     index_keys = {f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items()}
+    tune = dg.embedder_finetune
+    index_keys["datagen.embedder_finetune.enabled"] = tune.enabled
     llm = {"datagen.llm": dg.llm.answer_settings(), "retrieval.embedder": config.retrieval.embedder}
     questions = config_slice(
         config,
@@ -90,6 +94,11 @@ def declared_steps(config: Config) -> dict[str, Step]:
         questions.update({**config_slice(config, *(f"datagen.{k}" for k in keys)), **llm})
     paraphrases = {**config_slice(config, "seed", "datagen.paraphrase"), **llm}
     run = RunLayout(config.run_path.resolve())
+    tuned = [run.tuned_embedder] if tune.enabled else []
+    embedder = {
+        **config_slice(config, "seed", "datagen.embedder_finetune", "retrieval.embedder"),
+        **{f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items() if k.startswith("bm25")},
+    }
     return {
         "chunk": Step(
             "chunk",
@@ -97,11 +106,15 @@ def declared_steps(config: Config) -> dict[str, Step]:
             [_corpus_path(dg.corpus)],
             [run.chunks, run.load_report],
         ),
-        "index": Step("index", index_keys, [run.chunks], [run.index_dir("original")]),
         "questions": Step("questions", questions, [run.chunks], [run.questions_file]),
+        "embedder": Step("embedder", embedder, [run.chunks, run.questions_file], [run.tuned_embedder]),
+        "index": Step("index", index_keys, [run.chunks, *tuned], [run.index_dir("original")]),
         "paraphrases": Step("paraphrases", paraphrases, [run.chunks], [run.paraphrases]),
         "index_paraphrased": Step(
-            "index_paraphrased", index_keys, [run.paraphrases, run.chunks], [run.index_dir("paraphrased")]
+            "index_paraphrased",
+            index_keys,
+            [run.paraphrases, run.chunks, *tuned],
+            [run.index_dir("paraphrased")],
         ),
     }
 
@@ -131,6 +144,7 @@ class _Context:
         self.steps: dict[str, dict[str, Any]] = {}
         self._backend: Any = None
         self._embedder: Any = None
+        self._index_embedder: Any = None
         self._chunks: list[Chunk] | None = None
 
     @property
@@ -146,18 +160,35 @@ class _Context:
 
     @property
     def embedder(self) -> Any:
+        """``retrieval.embedder``: paraphrase checks, multi-hop pairs, and the indexes without a fine-tune."""
         if self._embedder is None:
-            from teacherforge.retrieval import Embedder
-
-            r = self.config.retrieval
-            self._embedder = Embedder(r.embedder, r.batch_size, r.embedding_cache)
-            self.run.manifest.setdefault("models", {})["embedder"] = self._embedder.identity
-            if r.embedding_cache and self.layout.embeddings.exists():
-                try:
-                    self._embedder.load_cache(self.layout.embeddings)
-                except ValueError:  # written by another embedder: nothing to reuse
-                    log.info("datagen: %s is from another embedder; embedding afresh", self.layout.embeddings)
+            self._embedder = self._load_embedder(self.config.retrieval.embedder, "embedder")
         return self._embedder
+
+    @property
+    def index_embedder(self) -> Any:
+        """What the indexes embed with: the fine-tuned embedder of the run dir when
+        ``datagen.embedder_finetune.enabled``, else :attr:`embedder`."""
+        if not self.dg.embedder_finetune.enabled:
+            return self.embedder
+        if self._index_embedder is None:
+            self._index_embedder = self._load_embedder(
+                str(self.layout.tuned_embedder.resolve()), "index_embedder"
+            )
+        return self._index_embedder
+
+    def _load_embedder(self, name: str, role: str) -> Any:
+        from teacherforge.retrieval import Embedder
+
+        r = self.config.retrieval
+        embedder = Embedder(name, r.batch_size, r.embedding_cache)
+        self.run.manifest.setdefault("models", {})[role] = embedder.identity
+        if r.embedding_cache and self.layout.embeddings.exists():
+            try:
+                embedder.load_cache(self.layout.embeddings)
+            except ValueError:  # written by another embedder: nothing to reuse
+                log.info("datagen: %s is from another embedder; embedding afresh", self.layout.embeddings)
+        return embedder
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -289,9 +320,12 @@ def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> No
         from teacherforge.retrieval import Retriever
 
         chunks = rows()
-        embedder = ctx.embedder
+        embedder = ctx.index_embedder
         before = embedder.cache_hits
-        Retriever.build(chunks, ctx.config.retrieval, embedder=embedder).save(step.outputs[0])
+        config = ctx.config.retrieval
+        if ctx.dg.embedder_finetune.enabled:
+            config = dataclasses.replace(config, embedder=embedder.name)
+        Retriever.build(chunks, config, embedder=embedder).save(step.outputs[0])
         if embedder.cache_enabled:
             embedder.save_cache(ctx.layout.embeddings)
         record.counts.update(
@@ -475,6 +509,39 @@ def _llm(ctx: _Context, chunks: list[Chunk], splits: Mapping[str, str]):
     return questions, result.drops, result.usage, extra
 
 
+def _embedder_step(ctx: _Context) -> None:
+    """Fine-tune the embedder on the train questions → their chunks (nothing of validation or test)."""
+    from teacherforge.datagen.embedder_finetune import finetune_embedder, training_triples
+
+    tune = ctx.dg.embedder_finetune
+
+    def body(record: Any) -> None:
+        train = ctx.layout.questions("train")
+        triples = training_triples(train, ctx.chunks, tune.hard_negatives, retrieval=ctx.config.retrieval)
+        summary = finetune_embedder(
+            ctx.config.retrieval.embedder,
+            triples,
+            ctx.layout.tuned_embedder,
+            epochs=tune.epochs,
+            batch_size=tune.batch_size,
+            learning_rate=tune.learning_rate,
+            seed=ctx.config.seed,
+            max_seq_length=tune.max_seq_length,
+            progress=ctx.progress,
+        )
+        record.counts.update(
+            {
+                "pairs": summary["pairs"],
+                "hard_negatives": summary["hard_negatives"],
+                "steps": summary["steps"],
+                "train_loss": round(summary["train_loss"], 4),
+            }
+        )
+        record.extra["weights_sha256"] = summary["weights_sha256"]
+
+    ctx.step(ctx.declared["embedder"], body)
+
+
 def _paraphrase_step(ctx: _Context) -> None:
     from teacherforge.datagen.paraphrase import index_rows, paraphrase_chunks
 
@@ -524,8 +591,10 @@ def run_datagen(config: Config, progress: bool = True, print_summary: bool = Tru
         ctx = _Context(config, run, progress)
         try:
             _chunk_step(ctx)
-            _index_step(ctx, "index", lambda: ctx.chunks)
             _questions_step(ctx)
+            if config.datagen.embedder_finetune.enabled:
+                _embedder_step(ctx)
+            _index_step(ctx, "index", lambda: ctx.chunks)
             if config.datagen.paraphrase.enabled:
                 _paraphrase_step(ctx)
             stats = ctx.cache_stats()

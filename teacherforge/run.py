@@ -31,6 +31,7 @@ process, so many environments over one run dir load the index and the embedder o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,7 +138,9 @@ class RunLayout(RunPaths):
     def retriever(self, index: str = "original", settings: RetrievalConfig | None = None) -> Any:
         """The :class:`~teacherforge.retrieval.Retriever` of ``index``, searching with the search-time
         ``settings`` (a config's ``retrieval``; ``None``: as built) and refusing build-time settings
-        that differ from the index's. Cached per directory, modification time and settings."""
+        that differ from the index's; an index built with the run's fine-tuned embedder
+        (``datagen.embedder_finetune``) searches with it. Cached per directory, modification time
+        and settings."""
         from teacherforge.retrieval.retriever import META_FILE
 
         self.check_version()
@@ -150,6 +153,11 @@ class RunLayout(RunPaths):
                 else "run `teacherforge datagen` (or `teacherforge index`) for this run dir first"
             )
             raise FileNotFoundError(f"{directory}: no retriever index there; {hint}")
+        tuned = str(self.tuned_embedder.resolve())
+        if settings is not None and read_json(meta)["config"].get("embedder") == tuned:
+            settings = dataclasses.replace(
+                settings, embedder=tuned
+            )  # built with the run's fine-tuned embedder
         key = (str(directory.resolve()), meta.stat().st_mtime_ns, repr(settings))
         if key not in _RETRIEVERS:
             from teacherforge.retrieval import Retriever

@@ -184,6 +184,12 @@ class RunPaths:
         return self.root / "paraphrases.jsonl"
 
     @property
+    def tuned_embedder(self) -> Path:
+        """The embedder fine-tuned on the run's train questions (``datagen.embedder_finetune``), with
+        ``finetune.json``; the indexes record it by this path."""
+        return self.root / "embedder"
+
+    @property
     def embeddings(self) -> Path:
         """The embeddings of every indexed text by text hash (``.npy`` + ``.json`` keys and embedder
         identity): a rebuild after a corpus change embeds only new text."""

@@ -70,6 +70,34 @@ class ParaphraseConfig:
 
 
 @dataclass
+class EmbedderFinetuneConfig:
+    """Fine-tuning the embedder on the run's train-split questions before the indexes are built."""
+
+    enabled: bool = field(
+        default=False,
+        metadata={
+            "help": "fine-tune retrieval.embedder on train questions -> their chunks and index with it (off: on "
+            "the bundled report it did not raise answer@5 of hybrid retrieval, benchmarks/bench_embedder.py)"
+        },
+    )
+    epochs: int = field(default=3, metadata={"help": "passes over the train questions"})
+    batch_size: int = field(default=16, metadata={"help": "questions per batch (in-batch negatives)"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    hard_negatives: int = field(
+        default=10, metadata={"help": "BM25 hits searched for a hard negative per question (0 = none)"}
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "tokens per text while training"})
+
+    def __post_init__(self) -> None:
+        check_range("datagen.embedder_finetune.epochs", self.epochs, 1)
+        check_range("datagen.embedder_finetune.batch_size", self.batch_size, 2)
+        check_range("datagen.embedder_finetune.hard_negatives", self.hard_negatives, 0)
+        check_range("datagen.embedder_finetune.max_seq_length", self.max_seq_length, 8)
+        if self.learning_rate <= 0:
+            raise ConfigError(f"datagen.embedder_finetune.learning_rate: {self.learning_rate} must be > 0")
+
+
+@dataclass
 class DatagenConfig:
     """Documents → chunks → index → questions → paraphrases."""
 
@@ -127,6 +155,7 @@ class DatagenConfig:
         metadata={"help": "train/validation/test shares, assigned by chunk"},
     )
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
+    embedder_finetune: EmbedderFinetuneConfig = field(default_factory=EmbedderFinetuneConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""A corpus that changes: a rerun after documents were added, edited and removed redoes only the new text.
+"""A corpus that changes (a rerun after documents were added, edited and removed redoes only the new text),
+and the embedder fine-tune step that the indexes then use.
 
 Real MiniLM embeddings (the reuse under test is the embedding store's), the scripted LLM at the
 backend boundary, the toy corpus of :func:`make_corpus`.
@@ -9,14 +10,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from teacherforge.config import load_config
 from teacherforge.datagen import pipeline
 from teacherforge.records import load_questions
-from teacherforge.workspace import read_jsonl
+from teacherforge.retrieval import Embedder
+from teacherforge.run import RunLayout
+from teacherforge.workspace import read_json, read_jsonl
 from tests.datagen._datagen_fakes import OVERRIDES, make_corpus
 
 
-def _run(corpus: Path, run: Path) -> dict:
+def _run(corpus: Path, run: Path, *extra: str) -> dict:
     config = load_config(
         None,
         [
@@ -26,6 +31,7 @@ def _run(corpus: Path, run: Path) -> dict:
             "retrieval.bm25_stemmer=none",
             f"datagen.corpus={corpus}",
             f"run_dir={run}",
+            *extra,
         ],
     )
     return pipeline.run_datagen(config, progress=False, print_summary=False)
@@ -41,7 +47,9 @@ def test_rerun_after_add_edit_remove_keeps_unchanged_work(tmp_path: Path) -> Non
     first = _run(corpus, run)
     before = _chunks(run)
     questions_before = {q.id: q for q in load_questions(run / "questions.json")}
-    paraphrases_before = {(p["chunk_id"], p["style"]): p["text"] for p in read_jsonl(run / "paraphrases.jsonl")}
+    paraphrases_before = {
+        (p["chunk_id"], p["style"]): p["text"] for p in read_jsonl(run / "paraphrases.jsonl")
+    }
 
     doc0 = corpus / "doc0.md"
     doc0.write_text(doc0.read_text(encoding="utf-8") + " The valve was replaced in May.", encoding="utf-8")
@@ -69,7 +77,9 @@ def test_rerun_after_add_edit_remove_keeps_unchanged_work(tmp_path: Path) -> Non
     assert {before[c]["doc_id"] for c in kept} == {"doc0.md", "doc1.md"}  # unchanged text keeps its id
     assert all(after[c]["doc_id"] != "doc2.md" for c in after)
     assert {after[c]["doc_id"] for c in new} == {"doc0.md", "doc3.md"}
-    assert "changes since the last build: documents 1 added, 1 edited, 1 removed" in pipeline.format_summary(second)
+    assert "changes since the last build: documents 1 added, 1 edited, 1 removed" in pipeline.format_summary(
+        second
+    )
 
     # every kept chunk: the same questions (ids, text, answers) in the same split
     questions_after = {q.id: q for q in load_questions(run / "questions.json")}
@@ -80,6 +90,34 @@ def test_rerun_after_add_edit_remove_keeps_unchanged_work(tmp_path: Path) -> Non
     index = second["steps"]["index"]["counts"]
     assert index["embeddings_reused"] == len(kept) and index["rows"] == len(after)
     assert second["steps"]["paraphrases"]["cache_hits"] >= len(kept)
-    paraphrases_after = {(p["chunk_id"], p["style"]): p["text"] for p in read_jsonl(run / "paraphrases.jsonl")}
+    paraphrases_after = {
+        (p["chunk_id"], p["style"]): p["text"] for p in read_jsonl(run / "paraphrases.jsonl")
+    }
     assert all(paraphrases_after[key] == text for key, text in paraphrases_before.items() if key[0] in kept)
     assert second["llm_completions"] < first["llm_completions"]
+
+
+@pytest.mark.slow
+def test_embedder_finetune_step_trains_on_train_questions_only_and_the_run_searches_with_it(
+    tmp_path: Path,
+) -> None:
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    make_corpus(corpus)
+    extra = [
+        "datagen.embedder_finetune.enabled=true",
+        "datagen.embedder_finetune.epochs=1",
+        "datagen.paraphrase.enabled=false",
+    ]
+    summary = _run(corpus, run, *extra)
+    assert summary["steps"]["embedder"]["counts"]["pairs"] > 0
+    layout = RunLayout(run)
+    used = set(read_json(layout.tuned_embedder / "finetune.json")["question_ids"])
+    splits = {q.id: q.split for q in load_questions(run / "questions.json")}
+    assert used and {splits[q] for q in used} == {"train"}
+    assert used == {q for q, s in splits.items() if s == "train"}
+    config = load_config(None, [f"run_dir={run}", "retrieval.bm25_stemmer=none"])
+    retriever = layout.retriever("original", config.retrieval)
+    tuned = Embedder(str(layout.tuned_embedder))
+    assert retriever.embedder.identity == tuned.identity != Embedder("minilm").identity
+    assert retriever.search(["Oxygen subsystem report"], 1)[0]
+    assert _run(corpus, run, *extra)["status"] == "skipped"  # a rerun trains nothing

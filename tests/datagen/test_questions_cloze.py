@@ -72,7 +72,9 @@ def test_questions_come_only_from_prose_and_once_per_passage(tmp_path):
         ".. automethod:: Client.fetch_all_items_from_the_server\n\n# 14.2 Failure of the Interval Timer Set Knob\n\n"
     )
     (corpus / "a.md").write_text(noise + prose * 3)
-    (corpus / "b.md").write_text("Another page entirely about other things, long enough to chunk.\n\n" + prose)
+    (corpus / "b.md").write_text(
+        "Another page entirely about other things, long enough to chunk.\n\n" + prose
+    )
     run = tmp_path / "run"
     args = ["--set", "datagen.paraphrase.enabled=false", "--set", "retrieval.kind=bm25", "--no-progress"]
     assert main(["datagen", "--corpus", str(corpus), "--run-dir", str(run), *args]) == 0
