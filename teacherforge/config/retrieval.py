@@ -50,6 +50,8 @@ SEARCH_KEYS = (
     "min_score",
     "hybrid_dense_weight",
     "hybrid_fusion",
+    "reranker",
+    "rerank_candidates",
     "hnsw_ef_search",
     "ivf_nprobe",
 )
@@ -133,6 +135,16 @@ class RetrievalConfig:
             "scores) or rrf (weighted reciprocal rank, 1/(60 + rank), scaled to [0, 1])"
         },
     )
+    reranker: str = field(
+        default="",
+        metadata={
+            "help": "search-time: a sentence-transformers CrossEncoder (local path) that re-scores the first "
+            "stage's candidates; empty = none (no default ships); its scores are the hits' scores"
+        },
+    )
+    rerank_candidates: int = field(
+        default=20, metadata={"help": "search-time: first-stage hits per query the reranker scores"}
+    )
     hnsw_ef_search: int = field(default=128, metadata={"help": "search-time: HNSW search breadth"})
     ivf_nprobe: int = field(default=16, metadata={"help": "search-time: IVF lists probed per query"})
     batch_size: int = field(default=64, metadata={"help": "texts per embedding batch"})
@@ -152,6 +164,7 @@ class RetrievalConfig:
         check_range("retrieval.ivf_nlist", self.ivf_nlist, 0)
         check_range("retrieval.hybrid_dense_weight", self.hybrid_dense_weight, 0.0, 1.0)
         check_choice("retrieval.hybrid_fusion", self.hybrid_fusion, FUSIONS)
+        check_range("retrieval.rerank_candidates", self.rerank_candidates, 1)
         check_range("retrieval.hnsw_ef_search", self.hnsw_ef_search, 1)
         check_range("retrieval.ivf_nprobe", self.ivf_nprobe, 1)
         check_range("retrieval.batch_size", self.batch_size, 1)

@@ -38,6 +38,7 @@ from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_j
 from . import dense
 from .bm25 import BM25Index
 from .embedder import Embedder, weights_hash
+from .rerank import Reranker
 
 FORMAT_VERSION = 1
 META_FILE = "retriever.json"
@@ -108,6 +109,7 @@ class Retriever:
             counts[chunk_id] = counts.get(chunk_id, 0) + 1
         # Fetching k * max_rows_per_chunk rows guarantees k distinct chunk ids (pigeonhole).
         self.max_rows_per_chunk = max(counts.values(), default=1)
+        self._rerankers: dict[str, Reranker] = {}
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -140,6 +142,11 @@ class Retriever:
         )
         return cls(chunks, config, embedder, index, bm25)
 
+    def _reranker(self, name: str) -> Reranker:
+        if name not in self._rerankers:
+            self._rerankers[name] = Reranker(name)
+        return self._rerankers[name]
+
     # ------------------------------------------------------------------ search
     def search(
         self, queries: Sequence[str], k: int | None = None, kind: str | None = None
@@ -147,7 +154,9 @@ class Retriever:
         """Top-``k`` chunks for every query: one embed call and one FAISS call for the batch.
 
         ``kind`` overrides the retriever's kind for this call (``bm25``/``hybrid`` need the
-        BM25 index). Scores are cosine (dense), BM25 (bm25) or fused in [0, 1] (hybrid).
+        BM25 index). Scores are cosine (dense), BM25 (bm25) or fused in [0, 1] (hybrid); with
+        ``retrieval.reranker`` the first stage fetches ``rerank_candidates`` hits and a
+        cross-encoder's scores order them (:mod:`teacherforge.retrieval.rerank`).
         """
         queries = list(queries)
         k = self.config.top_k if k is None else k
@@ -162,6 +171,12 @@ class Retriever:
             )
         if not queries:
             return []
+        if self.config.reranker:
+            first = self._first_stage(queries, max(k, self.config.rerank_candidates), kind)
+            return self._reranker(self.config.reranker).rerank(queries, first, k)
+        return self._first_stage(queries, k, kind)
+
+    def _first_stage(self, queries: list[str], k: int, kind: str) -> list[list[Hit]]:
         rows_needed = min(len(self), k * self.max_rows_per_chunk)
         if kind == "dense":
             rows, scores = self._dense(queries, rows_needed)
