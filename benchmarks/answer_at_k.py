@@ -55,13 +55,12 @@ def dev_or_test(question_id: str, seed: int = 0) -> str:
 def first_ranks(retriever: Any, questions: Sequence[dict[str, Any]], k: int, kind: str | None) -> list[dict]:
     """Per question: the rank of the first hit holding the answer (or ``None``) and the support
     coverage of the top ``k`` hits (``None`` without a support passage). One batched search."""
-    from teacherforge.rewards.retrieval import support_coverage
+    from teacherforge.rewards.retrieval import holds_answer, support_coverage
 
     results = retriever.search([q["question"] for q in questions], k, kind=kind)
     out = []
     for question, hits in zip(questions, results):
-        answer = question["answer"].lower()
-        rank = next((h.rank for h in hits if answer in h.text.lower()), None)
+        rank = next((h.rank for h in hits if holds_answer(h.text, question["answer"])), None)
         support = question.get("support")
         coverage = support_coverage([h.text for h in hits], support) if support else None
         out.append({"id": question["id"], "rank": rank, "coverage": coverage})

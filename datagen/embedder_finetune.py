@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from teacherforge.records import Question
+from teacherforge.rewards.retrieval import holds_answer
 from teacherforge.types import Chunk
 from teacherforge.workspace import atomic_write_json, package_versions
 
@@ -112,12 +113,11 @@ def _hard_negatives(
     for q, hit_rows, hit_scores in zip(questions, rows, scores):
         gold = set(q.gold_chunk_ids)
         positive = positives[q.chunk_id]
-        answer = q.answer.lower()
         for row, score in zip(hit_rows.tolist(), hit_scores.tolist()):
             chunk = chunks[row]
             if score <= 0:
                 break  # BM25 ranks by score: nothing below shares a word with the question
-            if chunk.chunk_id in gold or answer in chunk.text.lower() or chunk.text == positive:
+            if chunk.chunk_id in gold or holds_answer(chunk.text, q.answer) or chunk.text == positive:
                 continue
             out[q.id] = chunk.text
             break
@@ -149,7 +149,8 @@ def finetune_embedder(
     sibling directory and moved onto ``out_dir`` in one rename, replacing an earlier model.
 
     The summary has ``base``, ``pairs``, ``hard_negatives``, ``epochs``, ``batch_size``,
-    ``learning_rate``, ``seed``, ``steps``, ``seconds``, ``pairs_per_s`` (training throughput),
+    ``learning_rate``, ``seed``, ``max_seq_length``, ``steps``, ``seconds``, ``pairs_per_s``
+    (training throughput: pairs × epochs per second),
     ``train_loss`` (mean over training), ``epoch_losses`` and ``weights_sha256`` (what
     :attr:`teacherforge.retrieval.Embedder.identity` reports for ``out_dir``).
     """

@@ -28,7 +28,7 @@ from teacherforge.datagen.splits import assign_splits, split_of
 from teacherforge.records import Question
 from teacherforge.run import RunLayout
 from teacherforge.types import Chunk, GenerationParams
-from teacherforge.workspace import RunDir, Step, atomic_write_jsonl, config_slice, read_jsonl
+from teacherforge.workspace import RunDir, Step, atomic_write_jsonl, config_slice, read_json, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,11 @@ def declared_steps(config: Config) -> dict[str, Step]:
     paraphrases = {**config_slice(config, "seed", "datagen.paraphrase"), **llm}
     run = RunLayout(config.run_path.resolve())
     tuned = [run.tuned_embedder] if tune.enabled else []
+    auto = (
+        config.retrieval.kind == "auto"
+    )  # the choice reads the validation questions, and both indexes carry it
+    chosen_on = [run.questions_file] if auto else []
+    chosen_in = [run.index_dir("original")] if auto else []
     embedder = {
         **config_slice(config, "seed", "datagen.embedder_finetune", "retrieval.embedder"),
         **{f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items() if k.startswith("bm25")},
@@ -108,12 +113,12 @@ def declared_steps(config: Config) -> dict[str, Step]:
         ),
         "questions": Step("questions", questions, [run.chunks], [run.questions_file]),
         "embedder": Step("embedder", embedder, [run.chunks, run.questions_file], [run.tuned_embedder]),
-        "index": Step("index", index_keys, [run.chunks, *tuned], [run.index_dir("original")]),
+        "index": Step("index", index_keys, [run.chunks, *tuned, *chosen_on], [run.index_dir("original")]),
         "paraphrases": Step("paraphrases", paraphrases, [run.chunks], [run.paraphrases]),
         "index_paraphrased": Step(
             "index_paraphrased",
             index_keys,
-            [run.paraphrases, run.chunks, *tuned],
+            [run.paraphrases, run.chunks, *tuned, *chosen_in],
             [run.index_dir("paraphrased")],
         ),
     }
@@ -244,6 +249,7 @@ def _brief(record: Mapping[str, Any]) -> dict[str, Any]:
         "languages",
         "warnings",
         "changes",
+        "retrieval_choice",
     )
     return {k: record.get(k) for k in keys}
 
@@ -325,7 +331,13 @@ def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> No
         config = ctx.config.retrieval
         if ctx.dg.embedder_finetune.enabled:
             config = dataclasses.replace(config, embedder=embedder.name)
-        Retriever.build(chunks, config, embedder=embedder).save(step.outputs[0])
+        auto = config.kind == "auto"
+        retriever = Retriever.build(
+            chunks, dataclasses.replace(config, kind="hybrid") if auto else config, embedder=embedder
+        )
+        if auto:
+            _choose_kind(ctx, name, retriever, config, record)
+        retriever.save(step.outputs[0])
         if embedder.cache_enabled:
             embedder.save_cache(ctx.layout.embeddings)
         record.counts.update(
@@ -337,6 +349,29 @@ def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> No
         )
 
     ctx.step(step, body)
+
+
+def _choose_kind(ctx: _Context, name: str, retriever: Any, config: Any, record: Any) -> None:
+    """``retrieval.kind: auto``: the original index measures and keeps the best setting on the
+    validation questions; the paraphrased index takes the same one."""
+    from teacherforge.datagen.retrieval_choice import choose_retrieval, label
+    from teacherforge.retrieval.retriever import META_FILE
+
+    if name == "index":
+        validation = [
+            q for q in ctx.layout.questions(None) if q.split == "validation"
+        ]  # none: the default stays
+        chosen, table = choose_retrieval(retriever, validation, config)
+        record.extra["retrieval_choice"] = {
+            "chosen": label(chosen),
+            "questions": len(validation),
+            "table": table,
+        }
+        return
+    built = read_json(ctx.layout.index_dir("original") / META_FILE)["config"]
+    keys = ("kind", "hybrid_dense_weight", "hybrid_fusion")
+    retriever.config = dataclasses.replace(config, **{k: built[k] for k in keys})
+    retriever.kind = retriever.config.kind
 
 
 def _questions_step(ctx: _Context) -> None:
@@ -665,6 +700,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         lines += [f"    {line}" for line in chunk.get("problems") or []]
     if chunk.get("changes"):
         lines.append(f"  changes since the last build: {changes_line(chunk['changes'])}")
+    choice = (summary["steps"].get("index") or {}).get("retrieval_choice")
+    if choice:
+        best = next(row for row in choice["table"] if row["setting"] == choice["chosen"])
+        lines.append(
+            f"  retrieval: auto chose {choice['chosen']} (validation answer@5 {best['answer@5']:.3f}, "
+            f"answer@1 {best['answer@1']:.3f}, {choice['questions']} questions; table in the manifest)"
+        )
     if chunk.get("languages"):
         lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in chunk["languages"].items()))
         lines += [f"  WARNING: {line}" for line in chunk.get("warnings") or []]

@@ -29,7 +29,13 @@ from teacherforge.rewards.registry import (
     reward_scope,
     unregister_reward,
 )
-from teacherforge.rewards.retrieval import is_gold_hit, retrieval_match, retrieval_rank, retrieved_gold
+from teacherforge.rewards.retrieval import (
+    holds_answer,
+    is_gold_hit,
+    retrieval_match,
+    retrieval_rank,
+    retrieved_gold,
+)
 from teacherforge.rewards.rubric import Rubric, RubricResult
 from teacherforge.rewards.search import (
     make_retry_reward,
@@ -55,6 +61,7 @@ __all__ = [
     "format_reward",
     "get_reward",
     "hacking_diagnostics",
+    "holds_answer",
     "is_gold_hit",
     "known_rewards",
     "list_presets",

@@ -50,6 +50,16 @@ def support_coverage(texts: Sequence[str], support: str) -> float:
     return len(gold & held) / len(gold)
 
 
+def holds_answer(text: str, answer: str) -> bool:
+    """Whether a hit's text holds the answer string (case-insensitive): the answer@k rule of
+    benchmarks, ``retrieval.kind: auto`` and the embedder fine-tune's hard negatives.
+
+    >>> holds_answer("The north quay opened at dawn.", "NORTH QUAY"), holds_answer("At dawn.", "north quay")
+    (True, False)
+    """
+    return answer.lower() in text.lower()
+
+
 def retrieved_gold(traj: Trajectory) -> bool:
     """Whether any search of the episode retrieved a gold hit (:func:`is_gold_hit`)."""
     gold = set(traj.gold_chunk_ids)

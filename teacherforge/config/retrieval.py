@@ -16,6 +16,8 @@ from typing import Any, Optional
 from ._validate import check_choice, check_range
 
 KINDS = ("dense", "bm25", "hybrid")
+#: ``auto``: datagen measures the kinds and fusions on the run's validation questions and keeps the best.
+KIND_CHOICES = (*KINDS, "auto")
 BM25_TOKENIZERS = ("words", "identifiers")
 BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 FUSIONS = ("minmax", "rrf")
@@ -88,8 +90,9 @@ class RetrievalConfig:
     kind: str = field(
         default="hybrid",
         metadata={
-            "help": f"build-time: one of {KINDS}; hybrid measured best on the bundled corpus "
-            "(benchmarks/answer_at_k.py)"
+            "help": f"build-time: one of {KIND_CHOICES}; hybrid measured best on the bundled corpus "
+            "(benchmarks/answer_at_k.py); auto: datagen measures dense, bm25 and hybrid fusions on the run's "
+            "validation questions and keeps the best (the manifest and the summary show the table)"
         },
     )
     embedder: str = field(
@@ -153,7 +156,7 @@ class RetrievalConfig:
     def __post_init__(self) -> None:
         check_choice("retrieval.index", self.index, INDEXES)
         check_range("retrieval.top_k", self.top_k, 1)
-        check_choice("retrieval.kind", self.kind, KINDS)
+        check_choice("retrieval.kind", self.kind, KIND_CHOICES)
         check_choice("retrieval.index_type", self.index_type, INDEX_TYPES)
         check_choice("retrieval.bm25_stemmer", self.bm25_stemmer, STEMMERS)
         check_choice("retrieval.bm25_tokenizer", self.bm25_tokenizer, BM25_TOKENIZERS)
@@ -176,7 +179,7 @@ class RetrievalConfig:
         {'kind': 'dense', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
         """
         used = {
-            **{key: self.kind in ("bm25", "hybrid") for key in _BM25_KEYS},
+            **{key: self.kind != "dense" for key in _BM25_KEYS},
             "hnsw_m": self.index_type == "hnsw",
             "ivf_nlist": self.index_type == "ivf",
         }

@@ -334,6 +334,13 @@ class Retriever:
         if config is None:
             config = built
         else:
+            if config.kind == "auto":  # the index holds what datagen chose for this run
+                config = dataclasses.replace(
+                    config,
+                    kind=built.kind,
+                    hybrid_dense_weight=built.hybrid_dense_weight,
+                    hybrid_fusion=built.hybrid_fusion,
+                )
             check_build_settings(directory, built, config)
         recorded = meta["embedder"]
         if embedder is None:

@@ -179,3 +179,29 @@ def test_load_questions_names_file_record_and_field(tmp_path):
     path.write_text(json.dumps([{"id": "a", "chunk_id": "c-9", "question": "Q?", "answer": "A"}]))
     with pytest.raises(ValueError, match=r"record 0: chunk id 'c-9' is not in chunks.jsonl"):
         load_questions(path, {"c-0"})
+
+
+def test_auto_retrieval_measures_on_validation_and_every_stage_searches_with_the_choice(toy):
+    from teacherforge.datagen.retrieval_choice import CANDIDATES
+    from teacherforge.retrieval.retriever import META_FILE
+    from teacherforge.run import RunLayout
+
+    config = toy("retrieval.kind=auto", "datagen.split_ratios=[0.5,0.25,0.25]")
+    summary = _run(config)
+    run = Path(summary["run_dir"])
+    choice = summary["steps"]["index"]["retrieval_choice"]
+    validation = [q for q in load_questions(run / "questions.json") if q.split == "validation"]
+    assert choice["questions"] == len(validation) > 0
+    assert len(choice["table"]) == len(CANDIDATES) and choice["chosen"] in {
+        r["setting"] for r in choice["table"]
+    }
+    best = max(choice["table"], key=lambda r: (r["answer@5"], r["answer@1"]))
+    chosen = next(r for r in choice["table"] if r["setting"] == choice["chosen"])
+    assert (chosen["answer@5"], chosen["answer@1"]) == (best["answer@5"], best["answer@1"])
+    built = {name: read_json(run / name / META_FILE)["config"] for name in ("index", "index_paraphrased")}
+    assert built["index"]["kind"] == built["index_paraphrased"]["kind"] == choice["chosen"].split()[0]
+    retriever = RunLayout(run).retriever("original", config.retrieval)  # kind: auto loads the choice
+    assert (
+        retriever.kind == built["index"]["kind"] and retriever.search(["Oxygen subsystem"], 2, kind="bm25")[0]
+    )
+    assert "retrieval: auto chose" in pipeline.format_summary(summary)
