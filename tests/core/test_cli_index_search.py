@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from teacherforge.datagen.chunking import chunk_id
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -57,7 +59,8 @@ def test_index_then_search_end_to_end(corpus: Path, tmp_path: Path) -> None:
     assert "indexed" in built.stderr
     assert {"retriever.json", "ids.json", "chunks.jsonl", "index.faiss"} <= {p.name for p in out.iterdir()}
     ids = json.loads((out / "ids.json").read_text())
-    assert ids[0] == "apollo.md-0" and len(ids) > 5
+    chunks = [json.loads(line) for line in (out / "chunks.jsonl").read_text().splitlines()]
+    assert ids == [chunk_id("apollo.md", c["text"]) for c in chunks] and len(ids) > 5  # content ids
 
     found = cli(
         "search",
