@@ -98,15 +98,7 @@ def _hard_negatives(
 
     if not questions:
         return {}
-    cfg = retrieval or RetrievalConfig()
-    index = BM25Index.build(
-        [c.text for c in chunks],
-        stemmer=cfg.bm25_stemmer,
-        tokenizer=cfg.bm25_tokenizer,
-        method=cfg.bm25_method,
-        k1=cfg.bm25_k1,
-        b=cfg.bm25_b,
-    )
+    index = BM25Index.build([c.text for c in chunks], retrieval or RetrievalConfig())
     positives = {c.chunk_id: c.text for c in chunks}
     rows, scores = index.scores([q.question for q in questions], depth)
     out: dict[str, str] = {}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.config import Config, LLMConfig
+from teacherforge.config.retrieval import BM25_KEYS
 from teacherforge.datagen.splits import assign_splits, split_of
 from teacherforge.records import Question
 from teacherforge.run import RunLayout
@@ -95,15 +96,17 @@ def declared_steps(config: Config) -> dict[str, Step]:
     paraphrases = {**config_slice(config, "seed", "datagen.paraphrase"), **llm}
     run = RunLayout(config.run_path.resolve())
     tuned = [run.tuned_embedder] if tune.enabled else []
-    auto = (
-        config.retrieval.kind == "auto"
-    )  # the choice reads the validation questions, and both indexes carry it
+    # retrieval.kind auto: the choice reads the validation questions, and both indexes carry it
+    auto = config.retrieval.kind == "auto"
     chosen_on = [run.questions_file] if auto else []
     chosen_in = [run.index_dir("original")] if auto else []
-    embedder = {
-        **config_slice(config, "seed", "datagen.embedder_finetune", "retrieval.embedder"),
-        **{f"retrieval.{k}": v for k, v in config.retrieval.build_settings().items() if k.startswith("bm25")},
-    }
+    embedder = config_slice(
+        config,
+        "seed",
+        "datagen.embedder_finetune",
+        "retrieval.embedder",
+        *(f"retrieval.{key}" for key in BM25_KEYS),  # the hard negatives' BM25, whatever the index kind
+    )
     return {
         "chunk": Step(
             "chunk",
@@ -358,9 +361,8 @@ def _choose_kind(ctx: _Context, name: str, retriever: Any, config: Any, record: 
     from teacherforge.retrieval.retriever import META_FILE
 
     if name == "index":
-        validation = [
-            q for q in ctx.layout.questions(None) if q.split == "validation"
-        ]  # none: the default stays
+        # no validation questions: the shipped default stays
+        validation = [q for q in ctx.layout.questions(None) if q.split == "validation"]
         chosen, table = choose_retrieval(retriever, validation, config)
         record.extra["retrieval_choice"] = {
             "chosen": label(chosen),

@@ -154,10 +154,8 @@ class RunLayout(RunPaths):
             )
             raise FileNotFoundError(f"{directory}: no retriever index there; {hint}")
         tuned = str(self.tuned_embedder.resolve())
-        if settings is not None and read_json(meta)["config"].get("embedder") == tuned:
-            settings = dataclasses.replace(
-                settings, embedder=tuned
-            )  # built with the run's fine-tuned embedder
+        if settings is not None and read_json(meta)["config"].get("embedder") == tuned:  # the run's fine-tune
+            settings = dataclasses.replace(settings, embedder=tuned)
         key = (str(directory.resolve()), meta.stat().st_mtime_ns, repr(settings))
         if key not in _RETRIEVERS:
             from teacherforge.retrieval import Retriever

@@ -44,7 +44,8 @@ BUILD_KEYS = (
     "hnsw_m",
     "ivf_nlist",
 )
-_BM25_KEYS = ("bm25_stemmer", "bm25_tokenizer", "bm25_method", "bm25_k1", "bm25_b")
+#: The build-time keys of the BM25 part (an index's, or the embedder fine-tune's hard-negative search).
+BM25_KEYS = ("bm25_stemmer", "bm25_tokenizer", "bm25_method", "bm25_k1", "bm25_b")
 #: Search-time keys that change what a search returns (a stage that searches reruns when one changes).
 SEARCH_KEYS = (
     "index",
@@ -179,7 +180,7 @@ class RetrievalConfig:
         {'kind': 'dense', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
         """
         used = {
-            **{key: self.kind != "dense" for key in _BM25_KEYS},
+            **{key: self.kind != "dense" for key in BM25_KEYS},
             "hnsw_m": self.index_type == "hnsw",
             "ivf_nlist": self.index_type == "ivf",
         }

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from teacherforge.config.retrieval import BM25_TOKENIZERS, RetrievalConfig
+
 #: Stemmer languages with a bm25s stopword list (English for ``english``, ``porter`` and ``none``).
 _STOPWORDS = {
     "english": "en", "porter": "en", "none": "en", "german": "de", "dutch": "nl", "french": "fr", "spanish": "es",
@@ -27,7 +29,6 @@ _STOPWORDS = {
 }  # fmt: skip
 
 
-TOKENIZERS = ("words", "identifiers")
 _PATTERNS = {"words": r"(?u)\b\w\w+\b", "identifiers": r"(?u)\b\w+\b"}
 _JOINED = re.compile(r"\w+(?:[-./:]\w+)+")
 
@@ -52,27 +53,20 @@ class BM25Index:
     """
 
     def __init__(self, model: Any, stemmer: str, tokenizer: str = "words") -> None:
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"retrieval.bm25_tokenizer: {tokenizer!r} is not one of {list(TOKENIZERS)}")
+        if tokenizer not in BM25_TOKENIZERS:
+            raise ValueError(f"retrieval.bm25_tokenizer: {tokenizer!r} is not one of {list(BM25_TOKENIZERS)}")
         self.model = model
         self.stemmer_name = stemmer
         self.tokenizer = tokenizer
         self._stemmer = make_stemmer(stemmer)
 
     @classmethod
-    def build(
-        cls,
-        texts: Sequence[str],
-        stemmer: str = "english",
-        tokenizer: str = "words",
-        method: str = "lucene",
-        k1: float = 1.5,
-        b: float = 0.75,
-    ) -> BM25Index:
-        """Index ``texts`` (one document per row)."""
+    def build(cls, texts: Sequence[str], config: RetrievalConfig) -> BM25Index:
+        """Index ``texts`` (one document per row) with the ``bm25_*`` settings of ``config``."""
         import bm25s
 
-        index = cls(bm25s.BM25(method=method, k1=k1, b=b), stemmer, tokenizer)
+        model = bm25s.BM25(method=config.bm25_method, k1=config.bm25_k1, b=config.bm25_b)
+        index = cls(model, config.bm25_stemmer, config.bm25_tokenizer)
         index.model.index(index.tokenize(texts), show_progress=False)
         return index
 

@@ -128,18 +128,7 @@ class Retriever:
         embedder = embedder or Embedder(config.embedder, config.batch_size, config.embedding_cache)
         texts = [c.text for c in chunks]
         index = dense.build_index(embedder.encode(texts), config)
-        bm25 = (
-            BM25Index.build(
-                texts,
-                config.bm25_stemmer,
-                config.bm25_tokenizer,
-                config.bm25_method,
-                config.bm25_k1,
-                config.bm25_b,
-            )
-            if config.kind in ("bm25", "hybrid")
-            else None
-        )
+        bm25 = BM25Index.build(texts, config) if config.kind in ("bm25", "hybrid") else None
         return cls(chunks, config, embedder, index, bm25)
 
     def _reranker(self, name: str) -> Reranker:
