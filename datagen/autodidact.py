@@ -16,7 +16,6 @@ integer → chunk id mapping. Each question also keeps our ``id``, ``split`` and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from teacherforge.run import RunLayout
-from teacherforge.workspace import RunDir, atomic_path, atomic_write_json, step_record, utc_now
+from teacherforge.workspace import RunDir, atomic_path, atomic_write_json, replace_dir, step_record, utc_now
 
 CHUNKS_FILE = "saved_data/chunks.pkl"
 QUESTIONS_FILE = "saved_data/questions.json"
@@ -175,15 +174,9 @@ def export_autodidact(
 def _save_dir_atomically(target: Path, save: Any) -> None:
     """Call ``save(tmp_dir)`` then swap the directory into place (old copy removed after)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    old = target.parent / f".{target.name}.old"
     try:
         save(str(tmp))
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(old)

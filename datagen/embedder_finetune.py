@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from teacherforge.records import Question
 from teacherforge.rewards.retrieval import holds_answer
 from teacherforge.types import Chunk
-from teacherforge.workspace import atomic_write_json, package_versions
+from teacherforge.workspace import atomic_write_json, package_versions, replace_dir
 
 if TYPE_CHECKING:
     from teacherforge.config import RetrievalConfig
@@ -168,7 +168,6 @@ def finetune_embedder(
 
     from teacherforge.models import embedder_path
     from teacherforge.retrieval.embedder import weights_hash
-    from teacherforge.retrieval.retriever import _replace_dir
 
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -243,5 +242,5 @@ def finetune_embedder(
             "question_ids": [t.question_id for t in triples],
         }
         atomic_write_json(staged / FINETUNE_FILE, record)
-        _replace_dir(staged, target)
+        replace_dir(staged, target)
     return summary

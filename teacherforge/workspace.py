@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -78,6 +79,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def replace_dir(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the finished directory ``tmp`` onto ``target`` in one rename, replacing an old one.
+
+    The old directory is first moved aside next to ``target`` and removed after the swap; if the
+    swap fails, it is moved back, so ``target`` is never left missing or half-written.
+    """
+    tmp, target = Path(tmp), Path(target)
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old / "previous")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old / "previous", target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

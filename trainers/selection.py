@@ -21,7 +21,7 @@ from pathlib import Path
 
 from teacherforge.models import is_adapter
 from teacherforge.run import TrainingDir
-from teacherforge.workspace import atomic_write_json
+from teacherforge.workspace import atomic_write_json, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,6 @@ def install_adapter(source: Path, target: Path) -> None:
                 item.name.startswith("adapter_") or item.suffix in (".json", ".jinja", ".txt")
             ):
                 shutil.copy2(item, tmp / item.name)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -33,7 +33,7 @@ import numpy as np
 
 from teacherforge.config import ConfigError, RetrievalConfig
 from teacherforge.types import Chunk, Hit
-from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, replace_dir
 
 from . import dense
 from .bm25 import BM25Index
@@ -271,7 +271,7 @@ class Retriever:
                     "config": dataclasses.asdict(self.config),
                 },
             )
-            _replace_dir(tmp, target)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -370,22 +370,6 @@ def check_build_settings(directory: Path, built: RetrievalConfig, config: Retrie
 def _describe(identity: dict[str, Any]) -> str:
     weights = identity.get("weights_sha256") or "unhashed"
     return f"{identity.get('name')!r} (dim {identity.get('dim')}, weights {weights})"
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move the finished ``tmp`` directory onto ``target`` (replacing an old one)."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, old / "previous")
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old / "previous", target)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def is_index(directory: str | os.PathLike[str]) -> bool:
