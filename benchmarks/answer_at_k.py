@@ -53,31 +53,19 @@ def dev_or_test(question_id: str, seed: int = 0) -> str:
 
 
 def first_ranks(retriever: Any, questions: Sequence[dict[str, Any]], k: int, kind: str | None) -> list[dict]:
-    """Per question: the rank of the first hit holding the answer (or ``None``) and the support
-    coverage of the top ``k`` hits (``None`` without a support passage). One batched search."""
-    from teacherforge.rewards.retrieval import holds_answer, support_coverage
+    """Per question, its row of :func:`teacherforge.datagen.retrieval_metrics.score_hits` at k 1 and ``k``
+    (the rank of the first hit holding the answer, support coverage). One batched search."""
+    from teacherforge.datagen.retrieval_metrics import query_from_record, question_rows
 
-    results = retriever.search([q["question"] for q in questions], k, kind=kind)
-    out = []
-    for question, hits in zip(questions, results):
-        rank = next((h.rank for h in hits if holds_answer(h.text, question["answer"])), None)
-        support = question.get("support")
-        coverage = support_coverage([h.text for h in hits], support) if support else None
-        out.append({"id": question["id"], "rank": rank, "coverage": coverage})
-    return out
+    queries = [query_from_record(q, q.get("id", "record")) for q in questions]
+    return question_rows(retriever, queries, (1, k), kind)
 
 
 def summarise(rows: Sequence[dict], ks: Sequence[int] = (1, 5)) -> dict[str, Any]:
-    """answer@k for each k, support@max(k) over the rows with a passage, and the ids not answered."""
-    report: dict[str, Any] = {"n": len(rows)}
-    for k in ks:
-        report[f"answer@{k}"] = sum(r["rank"] is not None and r["rank"] <= k for r in rows) / max(
-            1, len(rows)
-        )
-    covered = [r["coverage"] for r in rows if r["coverage"] is not None]
-    report[f"support@{max(ks)}"] = sum(c >= 0.5 for c in covered) / len(covered) if covered else None
-    report["misses"] = [r["id"] for r in rows if r["rank"] is None]
-    return report
+    """answer@k and support@k for each k over question rows (:func:`first_ranks`), and the ids not answered."""
+    from teacherforge.datagen import retrieval_metrics
+
+    return retrieval_metrics.summarise(rows, ks)
 
 
 def answer_at_k(
@@ -85,8 +73,7 @@ def answer_at_k(
 ) -> dict[str, Any]:
     """answer@k (and support@k where questions carry a passage) of one retriever over ``questions``.
 
-    Returns ``{"n", "answer@<k>" for each k, "support@<max k>", "misses": ids not answered at
-    max(ks), "search_s"}``.
+    Returns the :func:`summarise` report (``"misses"``: ids not answered at max(ks)) and ``"search_s"``.
     """
     if not questions:
         raise ValueError("answer_at_k: no questions")
@@ -145,7 +132,8 @@ def choose_on_dev(
 
     def difference(k: int) -> dict[str, float]:
         diff = [
-            float(c["rank"] is not None and c["rank"] <= k) - float(d["rank"] is not None and d["rank"] <= k)
+            float(c["answer_rank"] is not None and c["answer_rank"] <= k)
+            - float(d["answer_rank"] is not None and d["answer_rank"] <= k)
             for c, d in zip(per_setting[best], per_setting[default])
             if half[c["id"]] == "test"
         ]
@@ -262,6 +250,38 @@ def bm25_grid(
     return {"chosen": best, "default": default_name, **report}
 
 
+def window_grid(
+    documents: Sequence[Any], questions: Sequence[dict], half: dict[str, str], embedder: Any
+) -> dict[str, Any]:
+    """Sentence windows (``retrieval.unit: sentence``) against plain chunks of about the same returned
+    length, in the default kind: the question is whether matching one sentence and returning its
+    window covers the supporting passage better than a chunk of the same size."""
+    from teacherforge.config import RetrievalConfig
+    from teacherforge.retrieval import Retriever
+
+    default = RetrievalConfig()
+    settings = [(size, "chunk", 0) for size in (200, 300, 400, 600)]
+    settings += [(600, "sentence", w) for w in (0, 1, 2)] + [(1000, "sentence", w) for w in (1, 2, 3)]
+    per_setting: dict[str, list[dict]] = {}
+    chars: dict[str, float] = {}
+    print(f"\nsentence windows vs plain chunks, kind {default.kind}; columns: rows, chars/hit, then as above")
+    for size, unit, window in settings:
+        chunks = _chunks(documents, size, 0, True)
+        config = dataclasses.replace(default, unit=unit, window=window)
+        retriever = Retriever.build(chunks, config, embedder=embedder)
+        name = f"{size:>5} {unit:<8} " + (f"w={window}" if unit == "sentence" else "   ")
+        per_setting[name] = first_ranks(retriever, questions, 5, default.kind)
+        chars[name] = summarise(per_setting[name])["chars_per_hit"]
+        print(
+            f"  {name:<20} {len(retriever):>5} {chars[name]:>6.0f} {_cells(per_setting[name], half)}",
+            flush=True,
+        )
+    default_name = f"{600:>5} {'chunk':<8}    "
+    best, report = choose_on_dev(per_setting, half, default_name)
+    _report(best, report)
+    return {"chosen": best, "default": default_name, "chars_per_hit": chars, **report}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure the grid on both halves, choose on dev, report the choice and the default on test."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json-out", help="also write the rows as JSON here")
     parser.add_argument(
         "--bm25-grid", action="store_true", help="measure BM25 variants on the default chunking instead"
+    )
+    parser.add_argument(
+        "--window-grid", action="store_true", help="measure sentence windows against plain chunks instead"
     )
     parser.add_argument(
         "--embedding-cache", help="load/save MiniLM embeddings here (.npy + .json) across runs"
@@ -314,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.bm25_grid:
         result = bm25_grid(documents, questions, half, embedder)
+    elif args.window_grid:
+        result = window_grid(documents, questions, half, embedder)
     else:
         result = chunking_grid(documents, questions, half, embedder, settings, weights, args.embedding_cache)
     if args.json_out:

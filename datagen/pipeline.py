@@ -345,7 +345,7 @@ def _index_step(ctx: _Context, name: str, rows: Callable[[], list[Chunk]]) -> No
             embedder.save_cache(ctx.layout.embeddings)
         record.counts.update(
             {
-                "rows": len(chunks),
+                "rows": len(retriever),
                 "chunk_ids": len({c.chunk_id for c in chunks}),
                 "embeddings_reused": embedder.cache_hits - before,
             }
@@ -361,7 +361,6 @@ def _choose_kind(ctx: _Context, name: str, retriever: Any, config: Any, record: 
     from teacherforge.retrieval.retriever import META_FILE
 
     if name == "index":
-        # no validation questions: the shipped default stays
         validation = [q for q in ctx.layout.questions(None) if q.split == "validation"]
         chosen, table = choose_retrieval(retriever, validation, config)
         record.extra["retrieval_choice"] = {
@@ -423,7 +422,8 @@ def _cloze(
     chunks is asked about once: ``duplicate_passage`` drops), with drop counts. A question whose
     sentence also sits in other chunks lists them as ``passage_copies`` (gold chunks too: retrieving
     any copy is a match)."""
-    from teacherforge.datagen.questions_cloze import cloze_questions, sentences
+    from teacherforge.datagen.questions_cloze import cloze_questions
+    from teacherforge.sentences import sentences
 
     holders: dict[str, list[str]] = {}  # sentence -> the chunks holding it
     for chunk in chunks:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from teacherforge.datagen.validation import content_words, words
+from teacherforge.sentences import sentences
 from teacherforge.types import Chunk
 
 _MONTH = (
@@ -41,7 +42,6 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("name", re.compile(r"(?<=[a-z,;] )(?:[A-Z][a-z]+(?:\s+(?:of\s+)?[A-Z][a-z]+)+)\b"), "name"),
     ("term", re.compile(r"\b(?:[A-Z]{2,}[0-9A-Z-]*|[A-Z]+-[0-9A-Z]+)\b"), "term"),
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 _MIN_WORDS, _MAX_WORDS = 6, 60
 BLANK = "____"
 
@@ -58,24 +58,6 @@ class ClozeQuestion:
     answer_type: str
     answer_start: int
     passage: str
-
-
-def sentences(text: str) -> list[tuple[int, str]]:
-    """Rule-based sentence split of ``text``: ``(start offset, sentence)`` pairs.
-
-    >>> sentences("The pump failed. Then the shift moved.\\nOk")
-    [(0, 'The pump failed.'), (17, 'Then the shift moved.'), (39, 'Ok')]
-    """
-    out = []
-    for block_match in re.finditer(r"[^\n]+", text):
-        block, offset = block_match.group(), block_match.start()
-        start = 0
-        for end_match in _SENTENCE_END.finditer(block):
-            out.append((offset + start, block[start : end_match.start()]))
-            start = end_match.end()
-        if block[start:].strip():
-            out.append((offset + start, block[start:]))
-    return [(s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip()]
 
 
 #: Marks of markup, code, CSS/JS, URLs and directives: a sentence holding one is not prose.

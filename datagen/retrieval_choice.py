@@ -11,12 +11,11 @@ sees the choice.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from teacherforge.config import RetrievalConfig
-from teacherforge.rewards.retrieval import holds_answer
+from teacherforge.datagen.retrieval_metrics import measure_settings, queries_from_questions, with_kind
 
 #: (kind, hybrid dense weight, fusion): the shipped default first, so a tie keeps it.
 CANDIDATES = (
@@ -30,16 +29,9 @@ CANDIDATES = (
 )
 
 
-def answer_ranks(
-    retriever: Any, questions: Sequence[Any], k: int, kind: str | None = None
-) -> list[int | None]:
-    """Per question (``.question``, ``.answer``), the rank of the first of the top ``k`` hits holding
-    the answer string (case-insensitive), else ``None``. One batched search."""
-    results = retriever.search([q.question for q in questions], k, kind=kind)
-    return [
-        next((h.rank for h in hits if holds_answer(h.text, q.answer)), None)
-        for q, hits in zip(questions, results)
-    ]
+def candidate_settings(base: RetrievalConfig, has_bm25: bool = True) -> list[RetrievalConfig]:
+    """:data:`CANDIDATES` as configs over ``base``; only dense when the index has no BM25 part."""
+    return [with_kind(base, *c) for c in CANDIDATES if has_bm25 or c[0] == "dense"]
 
 
 def label(config: RetrievalConfig) -> str:
@@ -59,24 +51,22 @@ def choose_retrieval(
     """The best of :data:`CANDIDATES` on ``questions`` (validation) and the table of every candidate.
 
     ``retriever`` must hold both a dense and a BM25 part; its config is left as the winner's.
-    Without questions the shipped default (hybrid, min-max, 0.4) is kept.
+    No validation question is an error naming the setting (nothing to choose on).
     """
-    table = []
-    best: tuple[tuple[float, float], RetrievalConfig] | None = None
-    for kind, weight, fusion in CANDIDATES:
-        config = dataclasses.replace(base, kind=kind, hybrid_dense_weight=weight, hybrid_fusion=fusion)
-        retriever.config = config
-        ranks = answer_ranks(retriever, questions, 5, kind) if questions else []
-        n = max(1, len(ranks))
-        score = (
-            sum(r is not None for r in ranks) / n,
-            sum(r == 1 for r in ranks) / n,
+    if not questions:
+        raise ValueError(
+            "retrieval.kind: auto found no validation questions to choose on (the corpus is too small for "
+            "datagen.split_ratios to give the validation split a chunk); add documents, raise the validation "
+            "share, or set retrieval.kind to dense, bm25 or hybrid"
         )
-        table.append(
-            {"setting": label(config), "answer@5": round(score[0], 4), "answer@1": round(score[1], 4)}
-        )
-        if best is None or score > best[0]:
-            best = (score, config)
-    chosen = best[1]
+    settings = candidate_settings(base)
+    reports = measure_settings(retriever, queries_from_questions(questions), settings, ks=(1, 5))
+    table = [
+        {"setting": label(c), "answer@5": round(r["answer@5"], 4), "answer@1": round(r["answer@1"], 4)}
+        for c, r in zip(settings, reports)
+    ]
+    # max keeps the first of equal scores: the shipped default wins ties
+    best = max(range(len(settings)), key=lambda i: (reports[i]["answer@5"], reports[i]["answer@1"]))
+    chosen = settings[best]
     retriever.config, retriever.kind = chosen, chosen.kind
     return chosen, table

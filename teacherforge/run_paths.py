@@ -129,6 +129,11 @@ class ReportDir:
         return self.path / "rounds.json"
 
     @property
+    def retrieval(self) -> Path:
+        """``teacherforge eval-retrieval``'s report: every search setting's figures on one question set."""
+        return self.path / "retrieval.json"
+
+    @property
     def rounds_table(self) -> Path:
         return self.path / "rounds.md"
 

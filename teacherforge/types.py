@@ -17,8 +17,8 @@ from typing import Any
 class Chunk:
     """One passage of a source document, the unit of retrieval and of question generation.
 
-    ``chunk_id`` is stable across reruns (``<doc_id>-<n>``); ``start_char``/``end_char``
-    locate the text in the document's extracted text.
+    ``chunk_id`` is a content id (``<doc_id>-<hash of the text>``), stable across reruns and edits
+    elsewhere in the corpus; ``start_char``/``end_char`` locate the text in the document's extracted text.
     """
 
     chunk_id: str

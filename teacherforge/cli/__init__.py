@@ -40,6 +40,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train", "grpo"): ("teacherforge.cli.cmd_grpo", "GRPO on the search environment"),
     ("train", "sft"): ("teacherforge.cli.cmd_sft", "SFT of the student on the teacher dataset"),
     ("eval",): ("teacherforge.cli.cmd_eval", "evaluate models inside the RAG loop"),
+    ("eval-retrieval",): (
+        "teacherforge.cli.cmd_eval_retrieval",
+        "answer@k, gold recall@k, MRR and support@k of a run's index",
+    ),
     ("ask",): ("teacherforge.cli.cmd_ask", "run one agentic episode and print its trace"),
     ("loop",): ("teacherforge.cli.cmd_loop", "feedback rounds: eval → new data → retrain"),
     ("serve", "retriever"): ("teacherforge.cli.cmd_serve", "serve a retriever over HTTP"),

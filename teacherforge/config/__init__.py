@@ -105,6 +105,12 @@ class Config:
     def __post_init__(self) -> None:
         for stage in self.stages:
             check_choice("stages", stage, STAGES)
+        if self.retrieval.kind == "auto" and self.datagen.split_ratios[1] <= 0:
+            raise ConfigError(
+                "retrieval.kind: auto chooses on validation questions, but datagen.split_ratios gives the "
+                "validation split no share; give it one (e.g. [0.8, 0.1, 0.1]) or set retrieval.kind to "
+                "dense, bm25 or hybrid"
+            )
 
     @property
     def run_path(self) -> Path:

@@ -31,9 +31,13 @@ STEMMERS = (
     "serbian", "spanish", "swedish", "tamil", "turkish", "yiddish",
 )  # fmt: skip
 INDEXES = ("original", "paraphrased")
+#: What one index row is: a chunk, or one sentence of a chunk that returns its window of sentences.
+UNITS = ("chunk", "sentence")
 #: Keys that decide the index files: changing one needs a rebuild (`teacherforge datagen` or `index`).
 BUILD_KEYS = (
     "kind",
+    "unit",
+    "window",
     "embedder",
     "index_type",
     "bm25_stemmer",
@@ -95,6 +99,18 @@ class RetrievalConfig:
             "(benchmarks/answer_at_k.py); auto: datagen measures dense, bm25 and hybrid fusions on the run's "
             "validation questions and keeps the best (the manifest and the summary show the table)"
         },
+    )
+    unit: str = field(
+        default="chunk",
+        metadata={
+            "help": "build-time: what a row matches: chunk (the chunk, returned whole) or sentence (each "
+            "sentence of a chunk is matched on its own and returns its window: itself and `window` "
+            "sentences each side within the chunk; hits keep the chunk's id)"
+        },
+    )
+    window: int = field(
+        default=2,
+        metadata={"help": "build-time: with unit sentence, sentences returned each side of the match"},
     )
     embedder: str = field(
         default="minilm",
@@ -158,6 +174,8 @@ class RetrievalConfig:
         check_choice("retrieval.index", self.index, INDEXES)
         check_range("retrieval.top_k", self.top_k, 1)
         check_choice("retrieval.kind", self.kind, KIND_CHOICES)
+        check_choice("retrieval.unit", self.unit, UNITS)
+        check_range("retrieval.window", self.window, 0)
         check_choice("retrieval.index_type", self.index_type, INDEX_TYPES)
         check_choice("retrieval.bm25_stemmer", self.bm25_stemmer, STEMMERS)
         check_choice("retrieval.bm25_tokenizer", self.bm25_tokenizer, BM25_TOKENIZERS)
@@ -177,11 +195,12 @@ class RetrievalConfig:
         """The build-time keys that shape an index of this kind and index type, with their values.
 
         >>> RetrievalConfig(kind="dense", index_type="hnsw").build_settings()
-        {'kind': 'dense', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
+        {'kind': 'dense', 'unit': 'chunk', 'embedder': 'minilm', 'index_type': 'hnsw', 'hnsw_m': 32}
         """
         used = {
             **{key: self.kind != "dense" for key in BM25_KEYS},
             "hnsw_m": self.index_type == "hnsw",
             "ivf_nlist": self.index_type == "ivf",
+            "window": self.unit == "sentence",
         }
         return {key: getattr(self, key) for key in BUILD_KEYS if used.get(key, True)}

@@ -1,7 +1,8 @@
 """One search interface over dense (FAISS), BM25 (bm25s) and hybrid retrieval, saved in one directory.
 
 A retriever indexes *rows*; each row carries a ``chunk_id`` and rows may share one (a
-paraphrased index maps every paraphrase back to its original chunk). ``search`` returns at
+paraphrased index maps every paraphrase back to its original chunk; a sentence-window index,
+``retrieval.unit: sentence``, has a row per sentence). ``search`` returns at
 most one hit per ``chunk_id`` (its best row), ranked 1..k.
 
 Directory layout (written to a temporary sibling and renamed into place)::
@@ -39,6 +40,7 @@ from . import dense
 from .bm25 import BM25Index
 from .embedder import Embedder, weights_hash
 from .rerank import Reranker
+from .units import index_rows, match_text
 
 FORMAT_VERSION = 1
 META_FILE = "retriever.json"
@@ -118,18 +120,19 @@ class Retriever:
     def build(
         cls, chunks: Sequence[Chunk], config: RetrievalConfig | None = None, embedder: Embedder | None = None
     ) -> Retriever:
-        """Embed and index ``chunks`` (chunk ids may repeat) as ``config`` says."""
+        """Embed and index ``chunks`` (chunk ids may repeat) as ``config`` says: one row per chunk, or
+        with ``unit: sentence`` one per sentence, returning its window (:mod:`.units`)."""
         config = config or RetrievalConfig()
-        chunks = list(chunks)
-        if not chunks:
+        rows = index_rows(chunks, config.unit, config.window)
+        if not rows:
             raise ValueError(
                 "Retriever.build: no chunks to index; check the corpus and the chunking settings"
             )
         embedder = embedder or Embedder(config.embedder, config.batch_size, config.embedding_cache)
-        texts = [c.text for c in chunks]
+        texts = [match_text(row) for row in rows]
         index = dense.build_index(embedder.encode(texts), config)
         bm25 = BM25Index.build(texts, config) if config.kind in ("bm25", "hybrid") else None
-        return cls(chunks, config, embedder, index, bm25)
+        return cls(rows, config, embedder, index, bm25)
 
     def _reranker(self, name: str) -> Reranker:
         if name not in self._rerankers:

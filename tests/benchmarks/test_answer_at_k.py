@@ -43,7 +43,10 @@ def test_the_choice_is_made_on_dev_and_reported_on_test() -> None:
     half = {"a": "dev", "b": "dev", "c": "test", "d": "test"}
 
     def found(*ranks: int | None) -> list[dict]:
-        return [{"id": i, "rank": r, "coverage": None} for i, r in zip("abcd", ranks)]
+        return [
+            {"id": i, "answer_rank": r, "gold_rank": None, "has_gold": False, "coverage": None, "chars": [1]}
+            for i, r in zip("abcd", ranks)
+        ]
 
     per_setting = {
         "default": found(1, None, 1, 1),

@@ -366,3 +366,34 @@ def test_reciprocal_rank_fusion_ranks_agreement_first(small_chunks: list[Chunk],
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     with pytest.raises(ConfigError, match=re.escape("retrieval.hybrid_fusion")):
         RetrievalConfig(hybrid_fusion="sum")
+
+
+def test_sentence_windows_match_one_sentence_and_return_its_window(tmp_path: Path) -> None:
+    text = (
+        "The harbour froze in January. Boats stayed at the quay for weeks. "
+        "The ferry company hired an icebreaker named Polar Wren. It cleared the channel by March. "
+        "Trade resumed in April."
+    )
+    chunks = [
+        Chunk("h-1", "h", "h.md", text, start_char=100, end_char=100 + len(text)),
+        Chunk("g-1", "g", "g.md", "Gulls nested on the pier roofs. Fishermen sold cod at dawn."),
+    ]
+    config = RetrievalConfig(kind="bm25", bm25_stemmer="none", unit="sentence", window=1)
+    retriever = Retriever.build(chunks, config, embedder=HashEmbedder())
+    assert len(retriever) == 7  # one row per sentence
+    hit = retriever.search(["which icebreaker did the ferry company hire"], 1)[0][0]
+    # the matched sentence and one sentence each side, as the chunk spells them; the chunk's id
+    assert hit.chunk_id == "h-1"
+    assert hit.text == (
+        "Boats stayed at the quay for weeks. The ferry company hired an icebreaker named Polar Wren. "
+        "It cleared the channel by March."
+    )
+    row = next(r for r in retriever.chunks if r.text == hit.text)
+    assert text[row.start_char - 100 : row.end_char - 100] == hit.text
+    # two sentences of one chunk match: still one hit per chunk
+    assert [h.chunk_id for h in retriever.search(["harbour channel"], 3)[0]] == ["h-1", "g-1"]
+    saved = retriever.save(tmp_path / "index")
+    loaded = Retriever.load(saved, embedder=HashEmbedder())
+    assert loaded.search(["icebreaker Polar Wren"], 1)[0][0].text == hit.text
+    with pytest.raises(ConfigError, match=r"retrieval.unit"):
+        Retriever.load(saved, dataclasses.replace(config, unit="chunk"), embedder=HashEmbedder())

@@ -205,3 +205,40 @@ def test_auto_retrieval_measures_on_validation_and_every_stage_searches_with_the
         retriever.kind == built["index"]["kind"] and retriever.search(["Oxygen subsystem"], 2, kind="bm25")[0]
     )
     assert "retrieval: auto chose" in pipeline.format_summary(summary)
+
+
+def test_eval_retrieval_reports_every_setting_on_the_test_split_and_an_imported_set(
+    toy, capsys, tmp_path, monkeypatch
+):
+    from teacherforge.datagen.retrieval_choice import CANDIDATES
+    from tests.datagen._datagen_fakes import cli_with_toy_embedder
+
+    monkeypatch.setattr(
+        "teacherforge.retrieval.retriever.Embedder", HashEmbedder
+    )  # what a loaded index embeds with
+
+    config = toy("retrieval.kind=hybrid", "datagen.split_ratios=[0.5,0.25,0.25]")
+    run = Path(_run(config)["run_dir"])
+    capsys.readouterr()
+    assert cli_with_toy_embedder(["eval-retrieval", "--run-dir", str(run), "--ks", "1,5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == read_json(run / "report" / "retrieval.json")
+    test = [q for q in load_questions(run / "questions.json") if q.split == "test"]
+    assert report["n"] == len(test) > 0 and report["split"] == "test"
+    assert len(report["rows"]) == len(CANDIDATES) and [r["built"] for r in report["rows"]].count(True) == 1
+    built = next(r for r in report["rows"] if r["built"])
+    # answer@1 of the built setting, counted here from the index's own top hit
+    from teacherforge.run import RunLayout
+
+    tops = RunLayout(run).retriever().search([q.question for q in test], 1)
+    expected = sum(q.answer.lower() in hits[0].text.lower() for q, hits in zip(test, tops)) / len(test)
+    assert built["answer@1"] == pytest.approx(expected) and built["recall@5"] is not None
+
+    imported = tmp_path / "mine.jsonl"
+    imported.write_text(json.dumps({"question": test[0].question, "answer": test[0].answer}) + "\n")
+    assert cli_with_toy_embedder(["eval-retrieval", "--run-dir", str(run), "--questions", str(imported)]) == 0
+    table = capsys.readouterr().out
+    assert "1 questions from" in table and "* hybrid minmax w=0.4" in table
+    imported.write_text('{"question": "Q?"}\n')
+    assert cli_with_toy_embedder(["eval-retrieval", "--run-dir", str(run), "--questions", str(imported)]) != 0
+    assert "mine.jsonl:1: field 'answer' must be a non-empty string" in capsys.readouterr().err
