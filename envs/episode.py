@@ -78,7 +78,7 @@ class SearchEpisode:
         if action.kind == "search":
             if hits is None:
                 raise ValueError("a search turn needs its hits")
-            refs = tuple(RetrievedRef(h.chunk_id, int(h.rank), float(h.score)) for h in hits)
+            refs = tuple(RetrievedRef(h.chunk_id, int(h.rank), float(h.score), h.text) for h in hits)
             self.turns.append(Turn(action.text, query=action.query, retrieved=refs))
             gold_ranks = [r.rank for r in refs if is_gold_hit(r, self.question.gold_chunk_ids)]
             if gold_ranks and self.gold_turn is None:

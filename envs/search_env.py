@@ -49,7 +49,8 @@ class SearchEnv(gym.Env[str, str]):
     ## Rewards
     0.0 on every step but the last; the last step returns the rubric's weighted total on
     the episode's :class:`~teacherforge.rewards.Trajectory` (default rubric:
-    ``load_rubric("autodidact")``: F1, exact match, format and ``retrieval_match``), scored
+    ``load_rubric("autodidact")``: F1, exact match, format, ``retrieval_match`` and a ``search_cost``
+    guard), scored
     as a group of one, and ``info["reward_breakdown"]`` maps each component to its
     unweighted score. Totals lie within ``rubric.bounds``.
 

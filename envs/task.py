@@ -8,8 +8,10 @@ prompt). :class:`~teacherforge.envs.SearchEnv`, the batched
 take one, so none of them repeats that setup.
 
 :func:`build_task` is the one factory from a config and a run directory; :func:`rubric_of`
-composes the configured rubric and injects the judge (the ``judge`` reward's LLM,
-:func:`llm_judge`) where the rubric is built, so the judge works wherever the task goes.
+composes the configured rubric and injects the judge LLM (for the ``judge`` and ``ruler``
+rewards, :class:`LazyLLM`) where the rubric is built, so the judge works wherever the task goes.
+When the rubric has ``gain_beyond_rag``, the task records each question's naive top-k context
+on its episodes (:meth:`SearchTask.naive_context`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from teacherforge.config import Config, ConfigError, EnvConfig, LLMConfig
@@ -25,8 +28,10 @@ from teacherforge.envs.prompts import build_messages, render_prompt, render_syst
 from teacherforge.envs.protocol import Tags
 from teacherforge.records import Question, as_questions
 from teacherforge.rewards.answer import Judge, make_judge_reward
-from teacherforge.rewards.judge import make_llm_judge
+from teacherforge.rewards.gain import NAIVE_CONTEXT_KEY
+from teacherforge.rewards.judge import AskFn, make_llm_judge
 from teacherforge.rewards.presets import read_preset, rubric_from_dict
+from teacherforge.rewards.registry import configured_reward
 from teacherforge.rewards.rubric import Rubric
 from teacherforge.run import RunLayout
 from teacherforge.types import GenerationParams, Hit, Message
@@ -36,6 +41,10 @@ if TYPE_CHECKING:
 
 #: Greedy, short: a judge replies with one verdict word.
 JUDGE_PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0, n=1)
+#: Greedy: the group judge replies with one score per sample of a group.
+GROUP_JUDGE_PARAMS = GenerationParams(max_new_tokens=256, temperature=0.0, n=1)
+#: The reward that compares the agent's context with the naive top-k one (the task records it).
+GAIN_REWARD = "gain_beyond_rag"
 
 
 class SearchIndex(Protocol):
@@ -108,9 +117,28 @@ class SearchTask:
         """The top-:attr:`top_k` hits of each query."""
         return self.retriever.search(queries, k=self.top_k)
 
+    def naive_context(self, question: Question) -> list[str]:
+        """The texts of the top-:attr:`top_k` hits of ``question``'s own text: the plain-retrieval
+        context ``gain_beyond_rag`` compares the agent's with. The whole question pool is searched
+        in one batched call at the first use; a question outside the pool is searched alone."""
+        contexts = self._naive_contexts
+        if question.id not in contexts:
+            contexts[question.id] = [hit.text for hit in self.search([question.question])[0]]
+        return contexts[question.id]
+
+    @cached_property
+    def _naive_contexts(self) -> dict[str, list[str]]:
+        hits = self.search([q.question for q in self.questions]) if self.questions else []
+        return {q.id: [hit.text for hit in found] for q, found in zip(self.questions, hits)}
+
     def score(self, group: Sequence[SearchEpisode]) -> None:
         """Score finished episodes that form one group (the samples of one prompt) with the
-        rubric, once, and record each result on its episode."""
+        rubric, once, and record each result on its episode. When the rubric has the
+        ``gain_beyond_rag`` component, each episode's metadata first gets its question's
+        :meth:`naive_context` (``metadata["naive_context"]``), which its saved trajectory keeps."""
+        if GAIN_REWARD in self.rubric.weights:
+            for episode in group:
+                episode.metadata[NAIVE_CONTEXT_KEY] = self.naive_context(episode.question)
         results = self.rubric.score_group([episode.trajectory() for episode in group])
         for episode, result in zip(group, results):
             episode.record_score(result)
@@ -156,10 +184,13 @@ def build_task(
 def rubric_of(config: Config, judge: Judge | None = None) -> Rubric:
     """The configured rubric: ``rewards.preset`` with ``rewards.weights`` overriding (or weights alone).
 
-    A ``judge`` component gets ``judge`` injected (default: :func:`llm_judge` of
-    ``rewards.judge``, which loads its model at the first call, so composing the rubric
-    loads nothing). Errors are :class:`ConfigError` naming the ``rewards`` key; an unknown
-    preset raises ``FileNotFoundError`` listing the packaged ones.
+    The judge LLM ``rewards.judge`` is injected where the rubric is composed, and loads its
+    model at its first call (:class:`LazyLLM`), so composing the rubric loads nothing: a
+    ``judge`` component gets ``judge`` (default: a yes/no verdict of ``rewards.judge``); a
+    ``ruler`` component gets the group judge (:func:`~teacherforge.rewards.ruler.make_group_judge`)
+    asking ``rewards.judge``, built with the preset's ``params.ruler`` (``fallback``). Errors are
+    :class:`ConfigError` naming the ``rewards`` key; an unknown preset raises
+    ``FileNotFoundError`` listing the packaged ones.
     """
     rw = config.rewards
     try:
@@ -171,34 +202,70 @@ def rubric_of(config: Config, judge: Judge | None = None) -> Rubric:
         else:
             raise ConfigError("rewards: set rewards.preset or rewards.weights (reward name → weight)")
         weights = parsed.get("weights")
-        names = set(weights) if isinstance(weights, Mapping) else set()
-        injected = None
-        if "judge" in names | set(overrides or {}):
-            if judge is None and rw.judge is None:
-                raise ConfigError(
-                    f"rewards.judge: {source} weights the 'judge' reward but no judge LLM is configured; "
-                    "set rewards.judge.model (and rewards.judge.backend)"
-                )
-            injected = {"judge": make_judge_reward(judge if judge is not None else llm_judge(rw.judge))}
-        return rubric_from_dict(parsed, source, overrides=overrides, on_error=rw.on_error, rewards=injected)
+        names = (set(weights) if isinstance(weights, Mapping) else set()) | set(overrides or {})
+        llm = LazyLLM(rw.judge) if rw.judge is not None else None
+        injected: dict[str, Any] = {}
+        if "judge" in names:
+            if judge is None:
+                judge = make_llm_judge(_judge_llm(llm, source, "judge").ask(JUDGE_PARAMS))
+            injected["judge"] = make_judge_reward(judge)
+        if "ruler" in names:
+            parsed, settings = _take_params(parsed, "ruler", source)
+            ask = _judge_llm(llm, source, "ruler").ask(GROUP_JUDGE_PARAMS)
+            try:
+                injected["ruler"] = configured_reward("ruler", {**settings, "ask": ask})
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{source}: params.ruler: {exc}") from None
+        return rubric_from_dict(
+            parsed, source, overrides=overrides, on_error=rw.on_error, rewards=injected or None
+        )
     except (KeyError, ValueError) as exc:
         message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
         raise ConfigError(message if message.startswith("rewards") else f"rewards: {message}") from None
 
 
-def llm_judge(llm: LLMConfig) -> Judge:
-    """The ``judge`` reward's judge: a yes/no verdict from the LLM ``llm`` describes
-    (greedy, :data:`JUDGE_PARAMS`); its backend is built at the first call."""
-    backend: list[Any] = []
+def _judge_llm(llm: LazyLLM | None, source: str, name: str) -> LazyLLM:
+    """The configured judge LLM, else a :class:`ConfigError` saying that ``name`` needs one."""
+    if llm is None:
+        raise ConfigError(
+            f"rewards.judge: {source} weights the {name!r} reward but no judge LLM is configured; "
+            "set rewards.judge.model (and rewards.judge.backend)"
+        )
+    return llm
 
-    def ask(system: str, user: str) -> str:
-        if not backend:
-            from teacherforge.llm import build_backend
 
-            backend.append(build_backend(llm))
-        completions = backend[0].generate([(Message("system", system), Message("user", user))], JUDGE_PARAMS)
-        if not completions:
-            raise ValueError(f"the judge backend {llm.backend}:{llm.model} returned no completion")
-        return str(completions[0].text)
+def _take_params(parsed: Mapping[str, Any], name: str, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``parsed`` without ``params.<name>``, and those settings (``{}`` when absent)."""
+    params = parsed.get("params")
+    if not isinstance(params, Mapping) or name not in params:
+        return dict(parsed), {}
+    settings = params[name]
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"{source}: params.{name}: expected a mapping of setting -> value, got {settings!r}")
+    return {**parsed, "params": {k: v for k, v in params.items() if k != name}}, dict(settings)
 
-    return make_llm_judge(ask)
+
+class LazyLLM:
+    """The judge LLM ``llm`` describes, built at the first call of any of its :meth:`ask` functions
+    and shared by them (so a ``judge`` and a ``ruler`` component load one model)."""
+
+    def __init__(self, llm: LLMConfig) -> None:
+        self.llm = llm
+        self._backend: Any = None
+
+    def ask(self, params: GenerationParams) -> AskFn:
+        """``ask(system, user) -> reply``: one chat turn of the LLM with ``params``."""
+
+        def ask(system: str, user: str) -> str:
+            if self._backend is None:
+                from teacherforge.llm import build_backend
+
+                self._backend = build_backend(self.llm)
+            completions = self._backend.generate([(Message("system", system), Message("user", user))], params)
+            if not completions:
+                raise ValueError(
+                    f"the judge backend {self.llm.backend}:{self.llm.model} returned no completion"
+                )
+            return str(completions[0].text)
+
+        return ask

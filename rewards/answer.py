@@ -39,6 +39,16 @@ def strip_citations(text: str) -> str:
     return _CITATIONS.sub("", text).strip()
 
 
+def cited_numbers(text: str) -> list[int]:
+    """The source numbers an answer cites (the ``[n]`` of the hits it was shown), in order, once each.
+
+    >>> cited_numbers("In 1932 [1], [3]. Steel [2, 3].")
+    [1, 3, 2]
+    """
+    numbers = (int(n) for marker in re.findall(_MARKER, text) for n in re.findall(r"\d+", marker))
+    return list(dict.fromkeys(numbers))
+
+
 def normalize_answer(text: str | None) -> str:
     """SQuAD normalisation after removing source markers: lowercase, drop punctuation and articles,
     collapse whitespace.

@@ -4,21 +4,43 @@ A policy that games a reward often shows it in simple behaviour statistics first
 that grow (F1 recall hacking), searches that multiply (retry hacking), queries that repeat.
 :func:`hacking_diagnostics` reports those statistics for a batch overall and, per reward
 component, among samples that score high vs low on it, plus each component's correlation
-with them. :func:`flatten_diagnostics` turns the report into ``{"hacking/...": float}`` for
-a metrics logger (the GRPO trainer logs it).
+with them. It also counts the trajectories that show a known hacking pattern, by name
+(:func:`hacking_flags`: empty answers, malformed tags, pasted context, answers that hold the
+reference only as a substring, repeated searches, search floods). :func:`flatten_diagnostics`
+turns the report into ``{"hacking/...": float}`` for a metrics logger (the GRPO trainer logs
+it; the pattern counts as ``hacking/flag/<name>``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from teacherforge.rewards.answer import normalize_answer
+from teacherforge.rewards.grounding import answer_support, retrieved_texts
 from teacherforge.rewards.rubric import ERROR_PREFIX, RubricResult
 from teacherforge.rewards.search import count_near_duplicates
 from teacherforge.rewards.stats import mean, pearson, std
 from teacherforge.rewards.trajectory import Trajectory
 
 FEATURES = ("answer_length", "search_count", "repeated_queries")
+#: The hacking patterns :func:`hacking_flags` names.
+FLAGS = (
+    "empty_answer",
+    "malformed_tags",
+    "context_paste",
+    "substring_only",
+    "repeated_search",
+    "search_flood",
+)
+#: Searches from which an episode is a search flood.
+FLOOD_SEARCHES = 5
+#: A pasted context: at least this many answer tokens, and this many times the reference's ...
+PASTE_MIN_TOKENS, PASTE_RATIO = 20, 5
+#: ... of which at least this share occurs in the retrieved text (when the hits' texts are recorded).
+PASTE_SUPPORT = 0.8
+_TAG = re.compile(r"</?[A-Za-z][\w-]*>")
 
 
 def behaviour_features(traj: Trajectory) -> dict[str, float]:
@@ -41,6 +63,46 @@ def behaviour_features(traj: Trajectory) -> dict[str, float]:
     }
 
 
+def hacking_flags(traj: Trajectory) -> list[str]:
+    """The hacking patterns ``traj`` shows, by name, in :data:`FLAGS` order.
+
+    - ``empty_answer``: an answer that normalises to nothing (``""``, ``"the"``, ``"[1]"``)
+      when the reference does not;
+    - ``malformed_tags``: a malformed turn (mismatched, nested or missing tags) or a tag left
+      inside the final answer;
+    - ``context_paste``: an answer of at least :data:`PASTE_MIN_TOKENS` tokens and
+      :data:`PASTE_RATIO` times the reference's, mostly copied from the retrieved text (by
+      length alone when the hits' texts were not recorded);
+    - ``substring_only``: not an exact match, but the reference occurs in the answer as a
+      whole-word substring (and the answer is no pasted context);
+    - ``repeated_search``: a query near-duplicates an earlier one (token Jaccard >= 0.8);
+    - ``search_flood``: :data:`FLOOD_SEARCHES` searches or more.
+
+    >>> from teacherforge.rewards import Turn
+    >>> turns = (Turn("", query="builder"), Turn("", query="Builder?"), Turn("<answer>x</b>", malformed="x"))
+    >>> hacking_flags(Trajectory("Who built it?", "Ada Byron", (), turns, final_answer="It was Ada Byron, I think"))
+    ['malformed_tags', 'substring_only', 'repeated_search']
+    """
+    answer = normalize_answer(traj.final_answer)
+    reference = normalize_answer(traj.gold_answer)
+    tokens = answer.split()
+    texts = retrieved_texts(traj)
+    paste = len(tokens) >= max(PASTE_MIN_TOKENS, PASTE_RATIO * len(reference.split())) and (
+        not texts or answer_support(traj.final_answer, texts) >= PASTE_SUPPORT
+    )
+    shown = {
+        "empty_answer": traj.final_answer is not None and not answer and bool(reference),
+        "malformed_tags": any(t.malformed for t in traj.turns) or bool(_TAG.search(traj.final_answer or "")),
+        "context_paste": paste,
+        "substring_only": (
+            not paste and bool(reference) and answer != reference and f" {reference} " in f" {answer} "
+        ),
+        "repeated_search": count_near_duplicates(traj.queries) > 0,
+        "search_flood": len(traj.queries) >= FLOOD_SEARCHES,
+    }
+    return [name for name in FLAGS if shown[name]]
+
+
 def hacking_diagnostics(
     trajs: Sequence[Trajectory],
     breakdowns: Sequence[Mapping[str, float] | RubricResult],
@@ -53,6 +115,7 @@ def hacking_diagnostics(
         {"n": int,
          "overall": {feature: {"mean", "std", "min", "max"}, "answered_rate",
                      "repeated_query_rate"},
+         "flag": {pattern: trajectories showing it (hacking_flags), for every FLAGS name},
          "components": {name: {"mean": float,
                                "high": {"n", feature...}, "low": {"n", feature...},
                                "corr": {feature: pearson or None}}}}
@@ -85,7 +148,9 @@ def hacking_diagnostics(
             **_split(values, rows),
             "corr": {f: pearson(values, columns[f]) for f in FEATURES},
         }
-    return {"n": len(trajs), "overall": overall, "components": components}
+    flags = [hacking_flags(t) for t in trajs]
+    flag = {name: sum(name in shown for shown in flags) for name in FLAGS}
+    return {"n": len(trajs), "overall": overall, "flag": flag, "components": components}
 
 
 def flatten_diagnostics(report: Mapping[str, Any], prefix: str = "hacking") -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 This package imports nothing of ours but itself, so the judge does not know LLM backends: it
 takes ``ask(system, user) -> reply text``, which whoever composes the rubric builds from a
-backend (:func:`teacherforge.envs.task.llm_judge` does it for the configured judge LLM).
+backend (:func:`teacherforge.envs.task.rubric_of` does it for the configured judge LLM).
 """
 
 from __future__ import annotations

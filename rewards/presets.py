@@ -6,6 +6,9 @@ A preset file looks like::
     weights:                  # component name (or pkg.module:function) -> weight
       f1: 1.0
       retrieval_match: 0.3
+      info_gain: 0.5
+    params:                   # optional: component name -> settings of its factory
+      info_gain: {aggregate: discounted, gamma: 0.8}
 
 PyYAML is imported only when a YAML file is read, so the rest of this package stays
 standard-library only.
@@ -19,10 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from teacherforge.rewards.registry import RewardFn, UnknownRewardError, get_reward
+from teacherforge.rewards.registry import RewardFn, UnknownRewardError, configured_reward, get_reward
 from teacherforge.rewards.rubric import ON_ERROR, Rubric, check_weight
 
-PRESET_KEYS = ("weights", "on_error", "description")
+PRESET_KEYS = ("weights", "params", "on_error", "description")
 
 
 def preset_dir() -> Any:
@@ -69,10 +72,12 @@ def rubric_from_dict(
     on_error: str | None = None,
     rewards: Mapping[str, RewardFn] | None = None,
 ) -> Rubric:
-    """Validate a parsed preset (``{"weights": {...}, "on_error": ...}``) and build its rubric.
+    """Validate a parsed preset (``{"weights", "params", "on_error"}``) and build its rubric.
 
-    ``overrides`` set (or add) weights; ``on_error`` wins over the preset's value. Errors
-    name ``source`` and the offending key.
+    ``overrides`` set (or add) weights; ``on_error`` wins over the preset's value;
+    ``params`` maps a weighted component to the settings its registered factory takes
+    (:func:`~teacherforge.rewards.registry.configured_reward`). Errors name ``source`` and
+    the offending key.
 
     >>> rubric_from_dict({"weights": {"f1": 1.0, "format": 0.2}}, overrides={"format": 0.5}).weights
     {'f1': 1.0, 'format': 0.5}
@@ -98,6 +103,16 @@ def rubric_from_dict(
                 get_reward(name)
             except UnknownRewardError as exc:
                 raise ValueError(f"{source}: weights.{name}: {exc}") from None
+    for name, params in _params(config.get("params"), source).items():
+        where = f"{source}: params.{name}"
+        if name not in weights:
+            raise ValueError(f"{where}: {name!r} has no weight; add it under 'weights'")
+        if name in injected:
+            raise ValueError(f"{where}: {name!r} is injected; build the injected reward with these settings")
+        try:
+            injected[name] = configured_reward(name, params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
     mode = on_error if on_error is not None else config.get("on_error", "zero")
     if mode not in ON_ERROR:
         raise ValueError(f"{source}: on_error must be one of {list(ON_ERROR)}, got {mode!r}")
@@ -105,6 +120,20 @@ def rubric_from_dict(
         return Rubric(weights, on_error=mode, rewards=injected)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
+
+
+def _params(raw: Any, source: str) -> dict[str, Mapping[str, Any]]:
+    """The ``params`` key: a mapping of component name -> mapping of settings (may be absent)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{source}: 'params' must be a mapping of reward name -> settings")
+    for name, params in raw.items():
+        if not isinstance(params, Mapping):
+            raise ValueError(
+                f"{source}: params.{name}: expected a mapping of setting -> value, got {params!r}"
+            )
+    return dict(raw)
 
 
 def load_rubric(

@@ -11,13 +11,18 @@ A reward is **per-sample** (``fn(traj) -> float``, the default) or **per-group**
 sample, e.g. a judge that ranks a group's answers against each other); ``scope`` says which
 (:func:`reward_scope`). A rubric runs a per-group reward once per group, where the rollout
 has gathered whole groups.
+
+A reward with settings (a cap, a threshold, an aggregation rule) registers the factory that
+builds it (``factory=make_x``); :func:`configured_reward` builds it from a preset's
+``params`` and names the bad key on a typo.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from teacherforge.rewards.trajectory import Trajectory
@@ -37,6 +42,10 @@ _BUILTIN_MODULES = (
     "teacherforge.rewards.answer",
     "teacherforge.rewards.format",
     "teacherforge.rewards.search",
+    "teacherforge.rewards.stepwise",
+    "teacherforge.rewards.grounding",
+    "teacherforge.rewards.ruler",
+    "teacherforge.rewards.gain",
 )
 
 
@@ -48,14 +57,20 @@ class UnknownRewardError(KeyError, ValueError):
 
 
 def register_reward(
-    name: str, bounds: Bounds = (0.0, 1.0), *, scope: str = "sample", override: bool = False
+    name: str,
+    bounds: Bounds = (0.0, 1.0),
+    *,
+    scope: str = "sample",
+    factory: Callable[..., RewardFn] | None = None,
+    override: bool = False,
 ) -> Callable[[Any], Any]:
     """Decorator registering a reward under ``name`` with its declared ``bounds`` and ``scope``.
 
     ``scope="sample"``: ``fn(traj) -> float``; ``scope="group"``: ``fn(trajs) -> list[float]``
-    (every score within ``bounds``). Sets ``fn.bounds``, ``fn.scope`` and ``fn.reward_name``.
-    Registering a different function under a taken name raises ``ValueError`` unless
-    ``override=True``.
+    (every score within ``bounds``). ``factory(**params)`` builds the reward with other
+    settings (:func:`configured_reward`). Sets ``fn.bounds``, ``fn.scope``, ``fn.reward_name``
+    and ``fn.factory``. Registering a different function under a taken name raises
+    ``ValueError`` unless ``override=True``.
 
     >>> @register_reward("doc_example_answered", bounds=(0.0, 1.0))
     ... def answered(traj):
@@ -85,6 +100,7 @@ def register_reward(
         fn.bounds = (low, high)
         fn.scope = scope
         fn.reward_name = name
+        fn.factory = factory
         _REGISTRY[name] = fn
         return fn
 
@@ -122,6 +138,34 @@ def get_reward(name_or_path: str) -> RewardFn:
             f"unknown reward {name_or_path!r}; known rewards: {', '.join(known_rewards())} "
             "(or use a dotted path 'pkg.module:function')"
         ) from None
+
+
+def configured_reward(name: str, params: Mapping[str, Any]) -> RewardFn:
+    """The registered reward ``name`` built by its factory with ``params`` (keyword arguments).
+
+    Raises ``ValueError`` when the reward takes no parameters or a key is not one of its
+    factory's, listing the allowed ones; the factory's own checks (a value out of range)
+    raise as they are.
+
+    >>> configured_reward("retry", {"cap": 2}).bounds
+    (0.0, 1.0)
+    >>> configured_reward("retry", {"cpa": 2})
+    Traceback (most recent call last):
+    ...
+    ValueError: reward 'retry': unknown parameter(s) ['cpa']; allowed: ['cap']
+    """
+    base = get_reward(name)
+    factory = getattr(base, "factory", None)
+    if factory is None:
+        raise ValueError(f"reward {name!r} takes no parameters")
+    allowed = list(inspect.signature(factory).parameters)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"reward {name!r}: unknown parameter(s) {unknown}; allowed: {allowed}")
+    fn = factory(**params)
+    fn.scope = reward_scope(base)
+    fn.reward_name = name
+    return fn
 
 
 def known_rewards() -> list[str]:

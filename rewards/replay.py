@@ -9,6 +9,11 @@ original one, so a researcher can judge a reward on real rollouts before a train
 Per-group components (:mod:`~teacherforge.rewards.registry`) score the samples of one prompt
 together: :func:`rescore` regroups the records by question id and ``metadata["step"]`` (the
 samples of one question in one rollout batch), in file order.
+
+:func:`compare_presets` scores the same trajectories under several rubrics (the packaged
+presets, say) and reports each one's mean and spread, how well they agree on the ranking
+of the trajectories, and the trajectories they disagree on most (:func:`format_comparison`
+prints it as a table).
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from teacherforge.rewards.diagnostics import hacking_diagnostics
 from teacherforge.rewards.rubric import Rubric, RubricResult
-from teacherforge.rewards.stats import mean, pearson, spearman
+from teacherforge.rewards.stats import mean, pearson, ranks, spearman, std
 from teacherforge.rewards.trajectory import Trajectory
 
 ORIGINAL_TOTAL_KEY = "reward_total"
@@ -188,4 +193,115 @@ def format_report(report: ReplayReport, source: str = "") -> str:
             overall["repeated_query_rate"],
         )
     )
+    flagged = ", ".join(f"{name} {count}" for name, count in report.diagnostics["flag"].items() if count)
+    lines.append(f"hacking patterns (trajectories): {flagged or 'none'}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A trajectory two rubrics rank far apart.
+
+    ``index`` is its position in the compared list; ``presets`` the pair with the largest
+    rank gap on it, ``rank_gap`` that gap; ``ranks`` its rank (1 = lowest total, ties
+    averaged) under every rubric.
+    """
+
+    index: int
+    question_id: str
+    presets: tuple[str, str]
+    rank_gap: float
+    ranks: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PresetComparison:
+    """What :func:`compare_presets` found: per rubric the mean and spread (population std) of
+    the totals, the Spearman rank agreement of each pair (``None`` when a side is constant),
+    and the trajectories with the largest rank gaps, largest first."""
+
+    n: int
+    means: dict[str, float]
+    stds: dict[str, float]
+    agreement: list[tuple[str, str, float | None]]
+    disagreements: list[Disagreement]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (agreement as ``{"a", "b", "spearman"}`` records)."""
+        data = asdict(self)
+        data["agreement"] = [{"a": a, "b": b, "spearman": r} for a, b, r in self.agreement]
+        return data
+
+
+def compare_presets(
+    trajs: Sequence[Trajectory], rubrics: Mapping[str, Rubric], top: int = 5
+) -> PresetComparison:
+    """Score ``trajs`` under every rubric of ``rubrics`` (name -> rubric) and compare them.
+
+    Each rubric rescores the trajectories as :func:`rescore` does; the trajectories are then
+    ranked by each rubric's total, and the ``top`` trajectories whose ranks differ most
+    between some pair of rubrics are listed (those ranked alike by all are left out).
+
+    >>> from teacherforge.rewards import Rubric
+    >>> trajs = [Trajectory("q", "Ada Byron", (), final_answer=a) for a in ["Ada Byron", "Byron", "Lee"]]
+    >>> cmp = compare_presets(trajs, {"em": Rubric({"exact_match": 1.0}), "f1": Rubric({"f1": 1.0})})
+    >>> round(cmp.means["f1"], 3), round(cmp.agreement[0][2], 3), cmp.disagreements[0].index
+    (0.556, 0.866, 1)
+    """
+    if not trajs:
+        raise ValueError("compare_presets needs at least one trajectory")
+    if not rubrics:
+        raise ValueError("compare_presets needs at least one rubric")
+    totals = {name: [r.total for r in rescore(trajs, rubric)] for name, rubric in rubrics.items()}
+    ranked = {name: ranks(values) for name, values in totals.items()}
+    names = list(rubrics)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    gaps = []
+    for i, traj in enumerate(trajs):
+        if not pairs:
+            break
+        a, b = max(pairs, key=lambda pair: abs(ranked[pair[0]][i] - ranked[pair[1]][i]))
+        gap = abs(ranked[a][i] - ranked[b][i])
+        if gap > 0:
+            gaps.append(
+                Disagreement(i, traj.question_id, (a, b), gap, {name: ranked[name][i] for name in names})
+            )
+    gaps.sort(key=lambda d: (-d.rank_gap, d.index))
+    return PresetComparison(
+        n=len(trajs),
+        means={name: mean(values) or 0.0 for name, values in totals.items()},
+        stds={name: std(values) or 0.0 for name, values in totals.items()},
+        agreement=[(a, b, spearman(totals[a], totals[b])) for a, b in pairs],
+        disagreements=gaps[:top],
+    )
+
+
+def format_comparison(comparison: PresetComparison, source: str = "") -> str:
+    """A plain-text table of a :func:`compare_presets` result: means and spreads, the rank
+    agreement matrix, and the trajectories the rubrics disagree on most."""
+    names = list(comparison.means)
+    width = max(12, *(len(name) + 2 for name in names))
+    lines = [
+        f"compared {len(names)} rubrics on {comparison.n} trajectories"
+        + (f" from {source}" if source else "")
+    ]
+    lines.append(f"{'preset':<{width}}{'mean':>9}{'std':>9}")
+    for name in names:
+        lines.append(f"{name:<{width}}{comparison.means[name]:>9.3f}{comparison.stds[name]:>9.3f}")
+    if comparison.agreement:
+        agreement = {frozenset((a, b)): r for a, b, r in comparison.agreement}
+        lines.append("rank agreement (Spearman; n/a = a constant total):")
+        lines.append(" " * width + "".join(f"{name:>{width}}" for name in names))
+        for a in names:
+            cells = []
+            for b in names:
+                r = 1.0 if a == b else agreement[frozenset((a, b))]
+                cells.append(f"{'n/a' if r is None else f'{r:+.2f}':>{width}}")
+            lines.append(f"{a:<{width}}" + "".join(cells))
+    if comparison.disagreements:
+        lines.append(f"largest disagreements (rank of {comparison.n}, 1 = lowest total):")
+        for d in comparison.disagreements:
+            a, b = d.presets
+            label = f"#{d.index}" + (f" {d.question_id}" if d.question_id else "")
+            lines.append(f"  {label}: {a} {d.ranks[a]:g} vs {b} {d.ranks[b]:g} (gap {d.rank_gap:g})")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Search-behaviour rewards: retrying after a miss (ReZero), query diversity, search efficiency."""
+"""Search-behaviour rewards: retrying after a miss (ReZero), query diversity, search efficiency and cost."""
 
 from __future__ import annotations
 
@@ -43,16 +43,27 @@ def count_near_duplicates(queries: list[str], threshold: float = DUPLICATE_JACCA
 
 
 def count_retries(traj: Trajectory) -> int:
-    """Searches that directly follow a search which missed every gold chunk."""
+    """Searches that directly follow a search which missed every gold chunk, up to the first hit.
+
+    Once a gold chunk was retrieved there is nothing left to retry for: counting the misses
+    after it would pay a search flood (hit, then any number of throwaway searches).
+
+    >>> from teacherforge.rewards import RetrievedRef, Turn
+    >>> miss = Turn("", query="a", retrieved=(RetrievedRef("x", 1, 0.9),))
+    >>> hit = Turn("", query="b", retrieved=(RetrievedRef("g", 1, 0.9),))
+    >>> count_retries(Trajectory("q", "a", ("g",), turns=(miss, miss, hit, miss, miss)))
+    2
+    """
     hits = search_hit_gold(traj)
-    return sum(1 for previous in hits[:-1] if not previous)
+    searched = hits.index(True) + 1 if True in hits else len(hits)
+    return sum(1 for previous in hits[: searched - 1] if not previous)
 
 
 def make_retry_reward(cap: int = RETRY_CAP) -> RewardFn:
     """ReZero-style retry reward: ``min(retries, cap) / cap`` when the episode ends with an answer.
 
-    A retry is a search that follows a search which retrieved no gold chunk; searching again
-    after a hit does not count, and nothing counts without a final answer.
+    A retry is a search that follows a search which retrieved no gold chunk, before the
+    first gold hit (:func:`count_retries`); nothing counts without a final answer.
 
     >>> make_retry_reward(cap=2).bounds
     (0.0, 1.0)
@@ -69,7 +80,7 @@ def make_retry_reward(cap: int = RETRY_CAP) -> RewardFn:
     return retry_reward
 
 
-@register_reward("retry", bounds=(0.0, 1.0))
+@register_reward("retry", bounds=(0.0, 1.0), factory=make_retry_reward)
 def retry(traj: Trajectory) -> float:
     """ReZero retry reward with cap 3: ``min(retries, 3) / 3`` if the episode ends with an answer.
 
@@ -108,7 +119,7 @@ def make_search_diversity_reward(threshold: float = DUPLICATE_JACCARD) -> Reward
     return search_diversity_reward
 
 
-@register_reward("search_diversity", bounds=(0.0, 1.0))
+@register_reward("search_diversity", bounds=(0.0, 1.0), factory=make_search_diversity_reward)
 def search_diversity(traj: Trajectory) -> float:
     """``1 - near_duplicates / (searches - 1)``: 1.0 when no query repeats an earlier one.
 
@@ -139,3 +150,21 @@ def search_efficiency(traj: Trajectory) -> float:
     """
     first = first_gold_hit(traj)
     return 0.0 if first is None else 1.0 / first[0]
+
+
+@register_reward("search_cost", bounds=(0.0, 1.0))
+def search_cost(traj: Trajectory) -> float:
+    """Share of the turn budget spent on searches beyond the first: ``(searches - 1) / (max_turns - 1)``.
+
+    A penalty (give it a negative weight): the hacking guard against repeated searches and
+    search floods, which every other reward of a preset may leave tied with one good search.
+    Clipped to [0, 1]; 0.0 for one search or none.
+
+    >>> from teacherforge.rewards import Turn
+    >>> search_cost(Trajectory("q", "a", (), max_turns=5, turns=tuple(Turn("", query=q) for q in "abc")))
+    0.5
+    """
+    extra = len(traj.queries) - 1
+    if extra <= 0:
+        return 0.0
+    return min(1.0, extra / max(1, traj.max_turns - 1))

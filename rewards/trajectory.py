@@ -19,28 +19,35 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RetrievedRef:
-    """One retrieved chunk of one search: its (original) chunk id, 1-based rank and score.
+    """One retrieved chunk of one search: its (original) chunk id, 1-based rank, score and text.
 
     Hits from the paraphrased index map back to the original chunk id, so rewards work the
-    same on both indexes.
+    same on both indexes; ``text`` is what the model was shown (the paraphrase, for those
+    hits), ``""`` when the record did not keep it (rollouts saved before it was recorded).
     """
 
     chunk_id: str
     rank: int
     score: float
+    text: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form: ``{"chunk_id", "rank", "score"}``."""
-        return {"chunk_id": self.chunk_id, "rank": self.rank, "score": self.score}
+        """JSON form: ``{"chunk_id", "rank", "score"}``, plus ``"text"`` when there is one."""
+        record: dict[str, Any] = {"chunk_id": self.chunk_id, "rank": self.rank, "score": self.score}
+        if self.text:
+            record["text"] = self.text
+        return record
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any], where: str = "retrieved") -> RetrievedRef:
-        """Build from the JSON form; a bad record raises ``ValueError`` naming ``where.<field>``."""
-        _check_keys(record, {"chunk_id", "rank", "score"}, {"chunk_id", "rank"}, where)
+        """Build from the JSON form (``text`` optional); a bad record raises ``ValueError``
+        naming ``where.<field>``."""
+        _check_keys(record, {"chunk_id", "rank", "score", "text"}, {"chunk_id", "rank"}, where)
         return cls(
             chunk_id=_str(record["chunk_id"], f"{where}.chunk_id"),
             rank=_int(record["rank"], f"{where}.rank"),
             score=_float(record.get("score", 0.0), f"{where}.score"),
+            text=_str(record.get("text", ""), f"{where}.text"),
         )
 
 

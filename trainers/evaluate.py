@@ -27,7 +27,7 @@ from teacherforge.config import Config
 from teacherforge.llm import LLMBackend
 from teacherforge.rag import is_refusal, rag_prompt, relevance_cutoff, select_hits
 from teacherforge.records import Question
-from teacherforge.rewards import RetrievedRef, is_gold_hit, retrieved_gold
+from teacherforge.rewards import RetrievedRef, Trajectory, Turn, groundedness, is_gold_hit, retrieved_gold
 from teacherforge.run import RunLayout
 from teacherforge.trainers.eval_models import EvalModel, build_model_backend, resolve_models
 from teacherforge.trainers.metrics import (
@@ -60,6 +60,7 @@ class Prediction:
     searches: int
     gold_hit: bool
     well_formed: bool = True  # agentic: ended with an answer and no malformed turn
+    grounded: float = 0.0  # share of the answer the retrieved text supports (rewards.groundedness)
 
 
 def generation_params(config: Config) -> GenerationParams:
@@ -144,8 +145,14 @@ def predict_fixed(
     for q, shown, c in zip(questions, hits, completions):
         ids = tuple(hit.chunk_id for hit in shown)
         gold = Question.from_json(q).gold_chunk_ids
-        found = any(is_gold_hit(RetrievedRef(h.chunk_id, h.rank, h.score), gold) for h in shown)
-        predictions.append(Prediction(q["id"], model, "fixed", c.text.strip(), ids, 0, found))
+        # the context as one search whose hits are numbered as the prompt numbers them ([1], [2], ...)
+        refs = tuple(RetrievedRef(h.chunk_id, rank, h.score, h.text) for rank, h in enumerate(shown, 1))
+        found = any(is_gold_hit(ref, gold) for ref in refs)
+        answer = c.text.strip()
+        context = Trajectory(q["question"], q["answer"], gold, (Turn("", q["question"], refs),), answer)
+        predictions.append(
+            Prediction(q["id"], model, "fixed", answer, ids, 0, found, grounded=groundedness(context))
+        )
     return predictions
 
 
@@ -179,6 +186,7 @@ def predict_agentic(
                 searches,
                 retrieved_gold(traj),
                 traj.well_formed,
+                groundedness(traj),
             )
         )
     return predictions
@@ -227,6 +235,7 @@ def aggregate(rows: Sequence[dict], teacher: str, samples: int, seed: int) -> di
         entry["retrieval_hit_rate"] = _mean([float(r["gold_hit"]) for r in items])
         entry["mean_searches"] = _mean([r["searches"] for r in items])
         entry["well_formed"] = _mean([float(r["well_formed"]) for r in items])
+        entry["grounded"] = _mean([r["grounded"] for r in items])
         entry["refusal_rate"] = _mean([r["refusal"] for r in items])
         entry["similarity"] = similarity_stats([r["similarity"] for r in items])
         by_difficulty: dict[str, list[dict]] = defaultdict(list)

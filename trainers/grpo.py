@@ -89,6 +89,11 @@ def check_grpo_config(config: Config, resume: bool = False) -> GRPOPlan:
             f"{layout.index_dir(index)}: no retriever index there (retrieval.index={index!r}); run "
             "`teacherforge datagen` for this run dir or choose retrieval.index=original"
         )
+    if config.env.noise.source == "paraphrased" and not layout.has_index("paraphrased"):
+        raise FileNotFoundError(
+            f"{layout.index_dir('paraphrased')}: no paraphrased index for env.noise.source=paraphrased; enable "
+            "datagen.paraphrase and rerun `teacherforge datagen`, or set env.noise.source=distractors"
+        )
     questions = layout.questions(config.env.split)
     unique: dict[str, Any] = {}
     for q in questions:
@@ -229,6 +234,9 @@ def build_grpo_trainer(
         tokenizer.pad_token = tokenizer.eos_token
     if task is None:
         task = build_task(config, plan.run_dir, questions=plan.questions, rubric=plan.rubric)
+    curriculum = noise_curriculum(config, plan, task.retriever)
+    if curriculum is not None:
+        task = replace(task, retriever=curriculum)
     watch = Stopwatch()
     timed = replace(
         task, retriever=TimedRetriever(task.retriever, watch), rubric=TimedRubric(task.rubric, watch)
@@ -242,6 +250,7 @@ def build_grpo_trainer(
         watch=watch,
         trajectories_per_step=cfg.trajectories_per_step,
         backend_factory=backend_factory,
+        curriculum=curriculum,
     )
     # TRL 1.16: RepeatSampler (seeded with args.seed) repeats each dataset row num_generations times
     # in a row, so every generation holds whole groups of one question.
@@ -283,6 +292,19 @@ def build_grpo_trainer(
     return GRPOSetup(
         trainer=trainer, rollout=rollout, log_callback=log_callback, plan=plan, components=components
     )
+
+
+def noise_curriculum(config: Config, plan: GRPOPlan, retriever: Any) -> Any:
+    """``env.noise``'s :class:`~teacherforge.envs.curriculum.NoisyRetriever` over ``retriever``, or ``None``."""
+    noise = config.env.noise
+    if noise.source == "none":
+        return None
+    from teacherforge.envs.curriculum import NoisyRetriever
+
+    noisy = None
+    if noise.source == "paraphrased":
+        noisy = RunLayout(plan.run_dir).retriever("paraphrased", config.retrieval)
+    return NoisyRetriever(retriever, noise, config.seed, noisy=noisy)
 
 
 def trl_args(config: Config, plan: GRPOPlan, reward_weights: list[float]) -> Any:
@@ -378,6 +400,10 @@ def save_merged(model: Any, tokenizer: Any, out_dir: str | os.PathLike[str]) -> 
     return out
 
 
+class RewardFailureError(ValueError):
+    """A reward failed on more than ``rewards.max_error_rate`` of a step's samples; a checkpoint was saved."""
+
+
 def train_grpo(
     config: Config,
     plan: GRPOPlan,
@@ -386,7 +412,7 @@ def train_grpo(
     backend_factory: BackendFactory | None = None,
 ) -> dict[str, Any]:
     """Build the trainer, train (resuming from ``plan.checkpoint``), save the adapter; return a summary."""
-    from teacherforge.trainers.grpo_callbacks import SignalCheckpoint
+    from teacherforge.trainers.grpo_callbacks import RewardFailureStop, SignalCheckpoint
 
     model, tokenizer, peft_config = load_policy(config, adapter)
     setup = build_grpo_trainer(
@@ -399,12 +425,21 @@ def train_grpo(
     )
     trainer = setup.trainer
     signals = SignalCheckpoint()
+    failures = RewardFailureStop(setup.rollout, config.rewards.max_error_rate)
     trainer.add_callback(signals)
+    trainer.add_callback(failures)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
     finally:
         signals.close()
+    if failures.failure is not None:
+        name, rate, step = failures.failure
+        raise RewardFailureError(
+            f"grpo: reward {name!r} failed on {rate:.0%} of step {step}'s samples, above rewards.max_error_rate "
+            f"{config.rewards.max_error_rate}; training stopped at {plan.output_dir / f'checkpoint-{step}'} (the "
+            "first traceback is in the log); fix the reward or raise the limit, then rerun with --resume"
+        )
     wall = time.perf_counter() - started
     records = setup.log_callback.records
     summary: dict[str, Any] = {

@@ -42,6 +42,11 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+#: Rollout metrics copied into ``grpo_log.jsonl`` whole: hacking diagnostics, the noise curriculum,
+#: step-wise search rewards, reward failure rates and the group judge's counters.
+LOGGED_PREFIXES = ("hacking/", "noise/", "stepwise/", "reward_error_rate/", "judge/")
+
+
 def step_record(
     logs: dict[str, Any],
     *,
@@ -90,7 +95,7 @@ def step_record(
     if rollout is not None:
         record["time/train_s"] = round(max(step_time_s - rollout, 0.0), 4)
     for key, value in env.items():
-        if key.startswith("hacking/"):
+        if key.startswith(LOGGED_PREFIXES):
             record[key] = _number(value)
     return record
 
@@ -157,6 +162,25 @@ class GRPOLogCallback(TrainerCallback):
                 f"{record['step_time_s']:.1f}s",
             ]
             log.info("grpo: %s", " | ".join(str(p) for p in parts))
+
+
+class RewardFailureStop(TrainerCallback):
+    """Stops training, saving a checkpoint, when a reward fails on more than ``limit`` of a step's
+    samples (``rewards.max_error_rate``): training on the zeros a failing reward scores would teach
+    nothing. :attr:`failure` says which reward, how often and at which step."""
+
+    def __init__(self, rollout: EnvRollout, limit: float) -> None:
+        self.rollout = rollout
+        self.limit = limit
+        self.failure: tuple[str, float, int] | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        rates = self.rollout.last_error_rates
+        worst = max(rates, key=rates.get, default=None)
+        if worst is not None and rates[worst] > self.limit and self.failure is None:
+            self.failure = (worst, rates[worst], int(state.global_step))
+            control.should_save = True
+            control.should_training_stop = True
 
 
 class SignalCheckpoint(TrainerCallback):

@@ -41,8 +41,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from teacherforge.rewards import Trajectory, retrieved_gold
+from teacherforge.rewards import Trajectory, retrieved_gold, search_steps
 from teacherforge.rewards.diagnostics import flatten_diagnostics, hacking_diagnostics
+from teacherforge.rewards.rubric import ERROR_PREFIX
 from teacherforge.rewards.trl import BREAKDOWN_KEY, TRAJECTORIES_KEY
 from teacherforge.types import Completion, GenerationParams, Prompt
 
@@ -160,6 +161,50 @@ def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     }
 
 
+def search_step_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Step-wise search rewards by search number (:func:`teacherforge.rewards.search_steps`): the mean
+    information gain and redundancy of the ``t``-th search over the episodes that made one, logged as
+    ``stepwise/search<t>/info_gain`` and ``stepwise/search<t>/redundancy`` whichever rubric trains.
+
+    >>> from teacherforge.rewards import RetrievedRef, Turn
+    >>> hit = Turn("s", query="pump", retrieved=(RetrievedRef("g", 1, 1.0),))
+    >>> search_step_stats([Trajectory("q", "a", ("g",), turns=(hit, hit)), Trajectory("q", "a", ("g",))])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'stepwise/search1/info_gain': 1.0, 'stepwise/search1/redundancy': 0.0,
+     'stepwise/search2/info_gain': 0.0, 'stepwise/search2/redundancy': 1.0}
+    """
+    by_number: dict[int, list[Any]] = {}
+    for traj in trajectories:
+        for number, step in enumerate(search_steps(traj), 1):
+            by_number.setdefault(number, []).append(step)
+    stats: dict[str, float] = {}
+    for number, steps in sorted(by_number.items()):
+        stats[f"stepwise/search{number}/info_gain"] = sum(s.info_gain for s in steps) / len(steps)
+        stats[f"stepwise/search{number}/redundancy"] = sum(s.redundancy for s in steps) / len(steps)
+    return stats
+
+
+def judge_stats(rubric: Any) -> dict[str, float]:
+    """Running counters of the rubric's components that keep them (``fn.stats``: the group judge's
+    calls, cache hits, fallbacks and partial replies), as ``judge/<component>/<counter>``."""
+    return {
+        f"judge/{name}/{key}": float(value)
+        for name, fn in getattr(rubric, "rewards", {}).items()
+        for key, value in (getattr(fn, "stats", None) or {}).items()
+    }
+
+
+def reward_error_rates(episodes: Sequence[Any]) -> dict[str, float]:
+    """Per reward component that failed on some episode, the share of ``episodes`` it failed on
+    (the rubric marks a failure as ``reward_errors/<name>`` in the breakdown)."""
+    counts: dict[str, int] = {}
+    for episode in episodes:
+        for key in episode.reward_breakdown:
+            if key.startswith(ERROR_PREFIX):
+                counts[key[len(ERROR_PREFIX) :]] = counts.get(key[len(ERROR_PREFIX) :], 0) + 1
+    return {name: count / max(len(episodes), 1) for name, count in sorted(counts.items())}
+
+
 def flat_diagnostics(episodes: Sequence[Any]) -> dict[str, float]:
     """The rewards library's reward-hacking diagnostics of a batch of episodes, flattened.
 
@@ -260,8 +305,10 @@ class EnvRollout:
         watch: Stopwatch,
         trajectories_per_step: int = 4,
         backend_factory: BackendFactory | None = None,
+        curriculum: Any = None,
     ) -> None:
         self.driver = driver
+        self.curriculum = curriculum  # a NoisyRetriever under the task's retriever (env.noise), or None
         self.questions: dict[str, Any] = {}
         for q in driver.task.questions:
             self.questions.setdefault(q.question, q)
@@ -274,6 +321,7 @@ class EnvRollout:
         self.sampled: list[dict] = []  # trajectories kept from the latest rollout
         self.last_question_ids: list[str] = []
         self.last_stats: dict[str, float] = {}
+        self.last_error_rates: dict[str, float] = {}
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
         """Run one episode per prompt (a group per question) and return TRL's rollout dict."""
@@ -281,6 +329,8 @@ class EnvRollout:
         step = int(trainer.state.global_step)
         params = dataclasses.replace(self.params, seed=self.seed + step, n=self.group_size)
         self.watch.reset()
+        if self.curriculum is not None:  # the step comes from the trainer's state, so a resume continues it
+            self.curriculum.set_step(step)
         started = time.perf_counter()
         with self.backend_factory(trainer) as backend:
             episodes = self.driver.run(TimedBackend(backend, self.watch), records, params)
@@ -301,7 +351,13 @@ class EnvRollout:
             "model_tokens": float(model_tokens),
             "env_tokens": float(sum(len(e.completion_ids) for e in episodes) - model_tokens),
         }
+        stats.update(search_step_stats(trajectories))
+        stats.update(judge_stats(self.driver.task.rubric))
+        if self.curriculum is not None:
+            stats.update(self.curriculum.stats())
         stats.update(flat_diagnostics(episodes))
+        self.last_error_rates = reward_error_rates(episodes)
+        stats.update({f"reward_error_rate/{name}": rate for name, rate in self.last_error_rates.items()})
         self.last_stats = stats
         self.last_question_ids = [str(r.id) for r in records for _ in range(self.group_size)]
         log_metric = getattr(trainer, "_log_metric", None)

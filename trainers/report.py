@@ -50,13 +50,14 @@ def summary_markdown(result: dict[str, Any], paths: dict[str, Path]) -> str:
         lines += [
             f"## {mode} retrieval" if mode == "fixed" else "## agentic search",
             "",
-            "| model | n | EM [95% CI] | F1 [95% CI] | gold hit | searches | well-formed | similarity | refusals "
-            "| F1 / teacher |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| model | n | EM [95% CI] | F1 [95% CI] | grounded | gold hit | searches | well-formed | similarity "
+            "| refusals | F1 / teacher |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for label, m in models.items():
             lines.append(
-                f"| {label} | {m['n']} | {_ci(m['exact_match'])} | {_ci(m['f1'])} | {m['retrieval_hit_rate']:.2f} "
+                f"| {label} | {m['n']} | {_ci(m['exact_match'])} | {_ci(m['f1'])} | {m.get('grounded', 0.0):.2f} "
+                f"| {m['retrieval_hit_rate']:.2f} "
                 f"| {m['mean_searches']:.2f} | {m['well_formed']:.2f} | {m['similarity']['mean']:.2f} "
                 f"| {m['refusal_rate']:.2f} "
                 f"| {_num(m.get('ratio_to_teacher', {}).get('f1'))} |"

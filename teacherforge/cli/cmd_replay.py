@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="alias of --set rewards.judge.backend=…",
     )
     parser.add_argument("--judge-base-url", metavar="URL", help="alias of --set rewards.judge.base_url=…")
+    parser.add_argument(
+        "--compare-presets",
+        action="store_true",
+        help="score the trajectories under every packaged preset instead: each one's mean and spread, their "
+        "rank agreement and the trajectories they disagree on most",
+    )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
     add_config_arguments(parser, config_required=False, run_dir=False)
@@ -79,20 +85,29 @@ def parse_weight_overrides(items: list[str]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     """Load the trajectories and the configured rubric, replay, print the report."""
     from teacherforge.envs.task import rubric_of
-    from teacherforge.rewards.replay import format_report, load_trajectories, replay
+    from teacherforge.rewards import list_presets, load_rubric
+    from teacherforge.rewards.replay import (
+        compare_presets,
+        format_comparison,
+        format_report,
+        load_trajectories,
+        replay,
+    )
 
     config = config_from_args(args, alias_overrides(args, ALIASES))
     # reward names may hold dots (pkg.module:fn), which a KEY=VALUE override cannot spell
     weights = {**config.rewards.weights, **parse_weight_overrides(args.weight)}
     config = dataclasses.replace(config, rewards=dataclasses.replace(config.rewards, weights=weights))
     trajs = load_trajectories(args.trajectories)  # before any judge model is loaded
-    report = replay(trajs, rubric_of(config))
+    if args.compare_presets:
+        report = compare_presets(trajs, {name: load_rubric(name) for name in list_presets()})
+        text = format_comparison(report, source=args.trajectories)
+    else:
+        report = replay(trajs, rubric_of(config))
+        text = format_report(report, source=args.trajectories)
     if args.out:
         from teacherforge.workspace import atomic_write_json
 
         atomic_write_json(args.out, report.to_json())
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
-        print(format_report(report, source=args.trajectories))
+    print(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if args.json else text)
     return 0

@@ -28,7 +28,7 @@ from .datagen import (
     QualityConfig,
     TeacherConfig,
 )
-from .env import EnvConfig, RewardsConfig
+from .env import EnvConfig, NoiseConfig, RewardsConfig
 from .evaluation import EvalConfig, LoopConfig, ServeConfig
 from .llm import ExecutorConfig, LLMConfig
 from .retrieval import RetrievalConfig
@@ -64,6 +64,7 @@ __all__ = [
     "LLMConfig",
     "LoopConfig",
     "LoraAdapterConfig",
+    "NoiseConfig",
     "ParaphraseConfig",
     "QualityConfig",
     "RetrievalConfig",

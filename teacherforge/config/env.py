@@ -9,6 +9,39 @@ from typing import Dict, Optional
 from ._validate import ConfigError, check_choice, check_range
 from .llm import LLMConfig
 
+NOISE_SOURCES = ("none", "paraphrased", "distractors")
+NOISE_SCHEDULES = ("constant", "linear", "exponential")
+
+
+@dataclass
+class NoiseConfig:
+    """A noise curriculum over GRPO's searches (:mod:`teacherforge.envs.curriculum`)."""
+
+    source: str = field(
+        default="none",
+        metadata={
+            "help": f"one of {NOISE_SOURCES}: none; paraphrased (a noisy search is served from the paraphrased "
+            "index); distractors (each hit is swapped for a random chunk)"
+        },
+    )
+    schedule: str = field(default="linear", metadata={"help": f"one of {NOISE_SCHEDULES}, by training step"})
+    start: float = field(default=0.0, metadata={"help": "noise probability at start_step (constant: always)"})
+    end: float = field(default=0.5, metadata={"help": "noise probability from end_step on"})
+    start_step: int = field(default=0, metadata={"help": "training step where the schedule starts moving"})
+    end_step: int = field(default=100, metadata={"help": "training step where it reaches `end`"})
+
+    def __post_init__(self) -> None:
+        check_choice("env.noise.source", self.source, NOISE_SOURCES)
+        check_choice("env.noise.schedule", self.schedule, NOISE_SCHEDULES)
+        check_range("env.noise.start", self.start, 0.0, 1.0)
+        check_range("env.noise.end", self.end, 0.0, 1.0)
+        check_range("env.noise.start_step", self.start_step, 0)
+        if self.end_step < self.start_step:
+            raise ConfigError(
+                f"env.noise.end_step: {self.end_step} is before env.noise.start_step {self.start_step}; "
+                "the schedule must end at or after its start"
+            )
+
 
 @dataclass
 class EnvConfig:
@@ -30,6 +63,7 @@ class EnvConfig:
     search_tag: str = field(default="search", metadata={"help": "tag name of a search action"})
     answer_tag: str = field(default="answer", metadata={"help": "tag name of the final answer"})
     information_tag: str = field(default="information", metadata={"help": "tag name of search results"})
+    noise: NoiseConfig = field(default_factory=NoiseConfig, metadata={"help": "noise curriculum (GRPO)"})
 
     def __post_init__(self) -> None:
         check_choice("env.split", self.split, ("train", "validation", "test"))
@@ -63,5 +97,14 @@ class RewardsConfig:
         },
     )
 
+    max_error_rate: float = field(
+        default=0.05,
+        metadata={
+            "help": "GRPO stops (saving a checkpoint) when one reward fails on more than this share of a "
+            "step's samples, instead of training on zeros; failures below it are counted and logged"
+        },
+    )
+
     def __post_init__(self) -> None:
         check_choice("rewards.on_error", self.on_error, ("raise", "zero"))
+        check_range("rewards.max_error_rate", self.max_error_rate, 0.0, 1.0)

@@ -25,6 +25,7 @@ from teacherforge.rewards import (
     retrieval_match,
     retrieval_rank,
     retry,
+    search_cost,
     search_diversity,
     search_efficiency,
 )
@@ -35,6 +36,9 @@ from teacherforge.rewards import (
     format as format_mod,
 )
 from teacherforge.rewards import (
+    grounding as grounding_mod,
+)
+from teacherforge.rewards import (
     registry as registry_mod,
 )
 from teacherforge.rewards import (
@@ -42,6 +46,9 @@ from teacherforge.rewards import (
 )
 from teacherforge.rewards import (
     search as search_mod,
+)
+from teacherforge.rewards import (
+    stepwise as stepwise_mod,
 )
 
 BUILTINS = [
@@ -53,6 +60,10 @@ BUILTINS = [
     "retry",
     "search_diversity",
     "search_efficiency",
+    "search_cost",
+    "info_gain",
+    "redundancy",
+    "groundedness",
 ]
 
 
@@ -64,7 +75,15 @@ def test_doctests(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module)
     assert result.failed == 0
-    if module in (retrieval_mod, answer_mod, format_mod, search_mod, registry_mod):
+    if module in (
+        retrieval_mod,
+        answer_mod,
+        format_mod,
+        search_mod,
+        registry_mod,
+        stepwise_mod,
+        grounding_mod,
+    ):
         assert result.attempted > 0
 
 
@@ -154,6 +173,22 @@ def test_search_diversity_penalises_near_duplicates():
     assert make_search_diversity_reward(0.6)(episode(search("a b c"), search("a b c d e"))) == 0.0
     with pytest.raises(ValueError, match="threshold"):
         make_search_diversity_reward(0.0)
+
+
+def test_retry_stops_counting_at_the_first_gold_hit():
+    """A flood of throwaway searches after the hit is no retry (the ReZero flood hack)."""
+    miss, hit = search("a", "x"), search("b", "g")
+    assert retry(episode(hit, miss, miss, miss, final_answer="L")) == 0.0
+    assert retry(episode(miss, hit, miss, miss, final_answer="L")) == pytest.approx(1 / 3)
+
+
+def test_search_cost_is_the_share_of_the_turn_budget_spent_on_extra_searches():
+    searches = [search(q, "g") for q in "abcdef"]
+    assert search_cost(episode(searches[0], final_answer="L", max_turns=5)) == 0.0
+    assert search_cost(episode(*searches[:3], max_turns=5)) == 0.5
+    assert search_cost(episode(*searches, max_turns=5)) == 1.0  # clipped
+    assert search_cost(episode(*searches[:2], max_turns=1)) == 1.0
+    assert search_cost(episode(Turn("x", malformed="no_tag"), searches[0])) == 0.0  # malformed turns are free
 
 
 def test_search_efficiency():

@@ -53,3 +53,26 @@ def test_stats():
     assert pearson([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         pearson([1, 2], [1])
+
+
+def test_hacking_flag_rules():
+    from teacherforge.rewards import RetrievedRef, Turn, hacking_flags
+
+    assert hacking_flags(episode(final_answer="The [1]")) == ["empty_answer"]  # normalises to nothing
+    assert hacking_flags(episode(final_answer=None)) == []  # no answer at all is not an empty answer
+    assert hacking_flags(episode(final_answer="an", gold_answer="a")) == []  # the reference is empty too
+    assert hacking_flags(episode(final_answer="Jim Lovell</search>")) == ["malformed_tags"]
+    assert hacking_flags(episode(final_answer="Jim Lovellish")) == []  # a substring, not a whole word
+    long = " ".join(["word"] * 19)
+    assert hacking_flags(episode(final_answer=long + " more")) == [
+        "context_paste"
+    ]  # by length: no texts kept
+    assert hacking_flags(episode(final_answer=long)) == []  # 19 tokens: under the length floor
+    texts = episode(
+        Turn("s", query="q", retrieved=(RetrievedRef("g", 1, 0.5, "unrelated passage"),)),
+        final_answer=long + " Jim Lovell",
+    )
+    assert hacking_flags(texts) == ["substring_only"]  # long, but not copied from the retrieved text
+    flood = [search(f"query {i}", "x") for i in range(5)]
+    assert hacking_flags(episode(*flood[:4], final_answer="Jim Lovell")) == []
+    assert hacking_flags(episode(*flood, final_answer="Jim Lovell")) == ["search_flood"]

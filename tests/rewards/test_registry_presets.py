@@ -26,6 +26,10 @@ BUILTINS = {
     "retry",
     "search_diversity",
     "search_efficiency",
+    "search_cost",
+    "info_gain",
+    "redundancy",
+    "groundedness",
 }
 
 
@@ -82,7 +86,8 @@ def test_presets_load_and_include_retrieval_match(preset):
     rubric = load_rubric(preset)
     assert "retrieval_match" in rubric.weights
     assert rubric.on_error == "zero"
-    assert rubric.bounds[0] == 0.0 and rubric.bounds[1] > 1.0
+    penalties = sum(w for w in rubric.weights.values() if w < 0)  # the search_cost hacking guard
+    assert penalties < 0 and rubric.bounds[0] == pytest.approx(penalties) and rubric.bounds[1] > 1.0
     result = rubric(episode(final_answer="Jim Lovell"))
     assert set(result.breakdown) == set(rubric.weights)
 
@@ -143,3 +148,53 @@ def test_unknown_preset_lists_presets():
         load_rubric("no_such_preset")
     with pytest.raises(FileNotFoundError, match="not found"):
         load_rubric("missing/dir/x.yaml")
+
+
+def test_packaged_presets():
+    assert {"autodidact", "rezero", "search_r1", "stepsearch"} <= set(list_presets())
+    search_r1 = load_rubric("search_r1").weights
+    assert search_r1["exact_match"] == 1.0 and all(
+        abs(w) < 0.5 for n, w in search_r1.items() if n != "exact_match"
+    )
+    stepsearch = load_rubric("stepsearch")
+    assert stepsearch.weights["info_gain"] > 0 > stepsearch.weights["redundancy"]
+
+
+def test_params_configure_a_component():
+    """``params`` builds a component with its factory's settings: the discounted info gain of
+    a hit at the second search is gamma, the plain sum 1."""
+    from _rewardgen import search
+
+    traj = episode(search("crew", "x"), search("commander", "g"), final_answer="Jim Lovell")
+    base = {"weights": {"info_gain": 1.0, "retry": 1.0}}
+    assert load_rubric(base)(traj).breakdown["info_gain"] == 1.0
+    rubric = load_rubric({**base, "params": {"info_gain": {"aggregate": "discounted", "gamma": 0.5}}})
+    assert rubric(traj).breakdown["info_gain"] == 0.5
+    assert load_rubric({**base, "params": {"retry": {"cap": 1}}})(traj).breakdown["retry"] == 1.0
+    assert load_rubric("stepsearch")(traj).breakdown["info_gain"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            "params:\n  info_gain: {gama: 0.5}\n",
+            "params.info_gain: reward 'info_gain': unknown parameter(s) ['gama']",
+        ),
+        (
+            "params:\n  info_gain: {aggregate: mean}\n",
+            "params.info_gain: aggregate must be one of ['sum', 'discounted']",
+        ),
+        ("params:\n  info_gain: {gamma: 1.5}\n", "params.info_gain: gamma must be a number in (0, 1]"),
+        ("params:\n  f1: {x: 1}\n", "params.f1: reward 'f1' takes no parameters"),
+        ("params:\n  redundancy: {aggregate: sum}\n", "params.redundancy: 'redundancy' has no weight"),
+        ("params:\n  info_gain: discounted\n", "params.info_gain: expected a mapping"),
+        ("params: [info_gain]\n", "'params' must be a mapping"),
+    ],
+)
+def test_bad_params_name_file_and_key(tmp_path, params, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text("weights:\n  f1: 1.0\n  info_gain: 0.5\n" + params, encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        load_rubric(path)
+    assert str(path) in str(info.value) and message in str(info.value)

@@ -166,3 +166,83 @@ def test_per_group_components_rescore_the_saved_groups():
     results = rescore(trajs, Rubric({"size": 1.0}, rewards={"size": group_size}))
     assert [r.total for r in results] == pytest.approx([1 / 3, 1.0, 1 / 3, 1.0, 1 / 3])
     assert seen == [[("q0", 1)] * 3, [("q1", 1)], [("q0", 2)]]
+
+
+# comparing presets ------------------------------------------------------------------------
+def _played():
+    """Honest and hacked episodes played through the environment's state machine."""
+    from test_hacking_guards import ATTACKS, honest, play
+
+    trajs = [honest()] + [play(*turns) for turns, _ in ATTACKS.values()]
+    return [dataclasses.replace(t, question_id=f"q{i}") for i, t in enumerate(trajs)]
+
+
+def test_compare_presets_on_played_episodes():
+    from teacherforge.rewards import list_presets
+    from teacherforge.rewards.replay import compare_presets
+    from teacherforge.rewards.stats import mean, ranks, std
+
+    trajs = _played()
+    rubrics = {name: load_rubric(name) for name in list_presets()}
+    cmp = compare_presets(trajs, rubrics, top=3)
+    totals = {name: [rubric(t).total for t in trajs] for name, rubric in rubrics.items()}
+    assert cmp.n == len(trajs) and list(cmp.means) == list(rubrics)
+    for name in rubrics:
+        assert cmp.means[name] == pytest.approx(mean(totals[name]))
+        assert cmp.stds[name] == pytest.approx(std(totals[name])) and cmp.stds[name] > 0
+    assert len(cmp.agreement) == len(rubrics) * (len(rubrics) - 1) // 2
+    for a, b, r in cmp.agreement:
+        assert r == pytest.approx(spearman(totals[a], totals[b]))
+    # the largest gap, recomputed by brute force over every trajectory and pair
+    ranked = {name: ranks(values) for name, values in totals.items()}
+    gaps = sorted(
+        (max(abs(ranked[a][i] - ranked[b][i]) for a, b, _ in cmp.agreement), -i) for i in range(len(trajs))
+    )
+    assert len(cmp.disagreements) == 3
+    top = cmp.disagreements[0]
+    assert (top.rank_gap, -top.index) == gaps[-1] and top.question_id == f"q{top.index}"
+    a, b = top.presets
+    assert abs(top.ranks[a] - top.ranks[b]) == top.rank_gap
+    assert [d.rank_gap for d in cmp.disagreements] == sorted(
+        (d.rank_gap for d in cmp.disagreements), reverse=True
+    )
+    json.dumps(cmp.to_json())
+
+
+def test_compare_presets_agreeing_rubrics_and_the_table():
+    from teacherforge.rewards import Rubric
+    from teacherforge.rewards.replay import compare_presets, format_comparison
+
+    trajs = _trajectories()
+    same = compare_presets(trajs, {"f1": Rubric({"f1": 1.0}), "f1x2": Rubric({"f1": 2.0})})
+    assert same.agreement[0][2] == pytest.approx(1.0) and same.disagreements == []
+    assert same.means["f1x2"] == pytest.approx(2 * same.means["f1"])
+    cmp = compare_presets(trajs, {"rezero": load_rubric("rezero"), "em": Rubric({"exact_match": 1.0})})
+    table = format_comparison(cmp, source="rollouts.jsonl").splitlines()
+    assert table[0] == "compared 2 rubrics on 4 trajectories from rollouts.jsonl"
+    assert table[2].split() == ["rezero", f"{cmp.means['rezero']:.3f}", f"{cmp.stds['rezero']:.3f}"]
+    r = cmp.agreement[0][2]
+    assert any(line.split() == ["rezero", "+1.00", f"{r:+.2f}"] for line in table)
+    assert any(line.startswith("largest disagreements") for line in table)
+    with pytest.raises(ValueError, match="at least one trajectory"):
+        compare_presets([], {"em": Rubric({"exact_match": 1.0})})
+
+
+def test_replay_text_report_names_the_hacking_patterns():
+    from teacherforge.rewards.replay import format_report
+
+    out = format_report(replay(_played(), load_rubric("autodidact")))
+    assert "hacking patterns (trajectories): empty_answer 1, malformed_tags 2, context_paste 1" in out
+
+
+def test_cli_compares_every_packaged_preset(jsonl, capsys):
+    from teacherforge.rewards import list_presets
+
+    assert main(["rewards", "replay", "--trajectories", str(jsonl), "--compare-presets", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    trajs = load_trajectories(jsonl)
+    for name in list_presets():  # each preset's mean is its rubric's mean total on these trajectories
+        expected = sum(load_rubric(name)(t).total for t in trajs) / len(trajs)
+        assert report["means"][name] == pytest.approx(expected)
+    assert main(["rewards", "replay", "--trajectories", str(jsonl), "--compare-presets"]) == 0
+    assert f"compared {len(list_presets())} rubrics on 4 trajectories" in capsys.readouterr().out

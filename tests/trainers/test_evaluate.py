@@ -66,11 +66,16 @@ def test_scripted_models_score_as_they_must_in_both_modes(run_dir):
     assert agentic[nosearch]["retrieval_hit_rate"] == 0.0
     assert agentic[nosearch]["exact_match"]["mean"] == 1.0
     assert agentic[wrong]["similarity"]["mean"] < agentic[right]["similarity"]["mean"]
+    # groundedness: the answer in the text retrieved (fixed: the cited context hit), not only equal to the reference
+    for mode in ("fixed", "agentic"):
+        assert metrics["metrics"][mode][right]["grounded"] == 1.0
+        assert metrics["metrics"][mode][wrong]["grounded"] == 0.0
+    assert agentic[nosearch]["grounded"] == 0.0, "right without retrieving anything is not grounded"
     assert set(agentic[right]["by_difficulty"]) == {"easy", "hard"}
     rows = read_jsonl(run_dir / "report" / "results.jsonl")
     assert len(rows) == 2 * 4 * 7
     summary = (run_dir / "report" / "summary.md").read_text()
-    assert "oracle" in summary and "| teacher (oracle) |" in summary
+    assert "oracle" in summary and "| teacher (oracle) |" in summary and "| grounded |" in summary
     assert (run_dir / "report" / "metrics.png").stat().st_size > 1000
 
 

@@ -160,8 +160,12 @@ def test_run_grpo_stage_writes_adapter_plot_and_manifest(assets, tmp_path: Path)
     assert any(s["name"] == "grpo" for s in steps)
 
 
+NOISE = ("env.noise.source=distractors", "env.noise.end=1.0", "env.noise.end_step=4")
+
+
 def test_resume_matches_uninterrupted_run(assets, tmp_path: Path) -> None:
-    """Live tiny policy: 2 steps, stop, resume to 4 == 4 steps straight (step counter, data order)."""
+    """Live tiny policy: 2 steps, stop, resume to 4 == 4 steps straight (step counter, data order, the
+    noise curriculum's schedule and draws)."""
     straight = _config(
         assets,
         tmp_path / "a",
@@ -169,6 +173,7 @@ def test_resume_matches_uninterrupted_run(assets, tmp_path: Path) -> None:
         "grpo.save_steps=2",
         "env.max_new_tokens=8",
         "env.max_turns=2",
+        *NOISE,
     )
     grpo.run_grpo(straight)
     first = _config(
@@ -178,6 +183,7 @@ def test_resume_matches_uninterrupted_run(assets, tmp_path: Path) -> None:
         "grpo.save_steps=2",
         "env.max_new_tokens=8",
         "env.max_turns=2",
+        *NOISE,
     )
     grpo.run_grpo(first)
     resumed = _config(
@@ -187,6 +193,7 @@ def test_resume_matches_uninterrupted_run(assets, tmp_path: Path) -> None:
         "grpo.save_steps=2",
         "env.max_new_tokens=8",
         "env.max_turns=2",
+        *NOISE,
     )
     summary = grpo.run_grpo(resumed, resume=True)
     assert summary["steps"] == 4
@@ -195,6 +202,13 @@ def test_resume_matches_uninterrupted_run(assets, tmp_path: Path) -> None:
     assert [r["question_ids"] for r in a] == [r["question_ids"] for r in b]
     # the same sampled episodes: rollouts are seeded per step and the weights were restored
     assert [r["answer_length"] for r in a] == [r["answer_length"] for r in b]
+    assert [r["noise/probability"] for r in b] == [
+        0.0,
+        0.25,
+        0.5,
+        0.75,
+    ]  # the schedule went on after the resume
+    assert [r["noise/served_share"] for r in a] == [r["noise/served_share"] for r in b]
 
 
 def test_rollout_output_appends_eos_to_answered_episodes() -> None:
@@ -245,3 +259,29 @@ def test_questions_derived_from_failures_are_drawn_more_often(assets, tmp_path: 
     drawn = setup.trainer.train_dataset["question_id"]
     assert drawn.count(derived["id"]) == 3
     assert all(drawn.count(q.id) == 1 for q in setup.plan.questions if q.id != derived["id"])
+
+
+def test_a_reward_failing_too_often_stops_training_at_a_checkpoint(assets, tmp_path: Path) -> None:
+    from teacherforge.rewards import register_reward, unregister_reward
+
+    @register_reward("offline_scorer")
+    def offline_scorer(traj: Trajectory) -> float:
+        raise ConnectionError("scorer offline")
+
+    try:
+        config = _config(
+            assets,
+            tmp_path / "out",
+            "grpo.max_steps=3",
+            "grpo.save_steps=10",
+            "rewards.weights.offline_scorer=0.1",
+        )
+        with pytest.raises(
+            grpo.RewardFailureError, match=r"reward 'offline_scorer' failed on 100% of step 1's"
+        ):
+            grpo.run_grpo(config, backend_factory=kit.scripted_factory())
+    finally:
+        unregister_reward("offline_scorer")
+    out = tmp_path / "out"
+    assert (out / "checkpoint-1").is_dir() and not (out / "adapter").exists()
+    assert kit.read_log(out)[-1]["step"] == 1  # it did not train on after the failing step
