@@ -22,7 +22,7 @@ Outputs in ``<run_dir>/dataset/``: ``{train,validation,test}.jsonl`` (``{"id", "
 "split", "metadata"}``), ``hf/`` (a ``datasets.DatasetDict``), ``axolotl/{split}.jsonl``
 (``input_output`` segments with train flags, rendered with the ChatML training template) and
 ``dataset_info.json`` (version, parent version, counts, stratification by difficulty and
-tag, RAG-failure share). The version is a content hash of the three JSONL splits; the
+tag, RAG-failure share) and ``README.md``, the dataset card (:mod:`teacherforge.datagen.dataset_card`). The version is a content hash of the three JSONL splits; the
 manifest records it (``dataset``) with its parent: the version it replaced in this run dir or,
 on the first build of a feedback round, the parent round's version (the loop seeds the
 round's manifest with ``{"parent": <version>}``). A rebuild with the same content keeps the parent.
@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from teacherforge.config import Config
+from teacherforge.datagen.dataset_card import build_card
 from teacherforge.rag import NOT_IN_CONTEXT, rag_messages
 from teacherforge.records import SPLITS, RecordMetadata, TeacherRecord
 from teacherforge.rewards.answer import normalize_answer
@@ -47,6 +48,7 @@ from teacherforge.workspace import (
     Step,
     atomic_write_json,
     atomic_write_jsonl,
+    atomic_write_text,
     config_slice,
     read_jsonl,
     skipped_summary,
@@ -322,7 +324,8 @@ def _save_hf(splits: dict[str, list[dict[str, Any]]], path: Any) -> None:
 
     tmp = tempfile.mkdtemp(prefix=".hf.", dir=path.parent)
     try:
-        data.save_to_disk(tmp)
+        # an empty split gets one empty shard: with none, ``load_from_disk`` fails on it
+        data.save_to_disk(tmp, num_shards={split: 1 for split, rows in splits.items() if not rows})
         if path.exists():
             shutil.rmtree(path)
         shutil.move(tmp, path)
@@ -339,7 +342,7 @@ def dataset_step(config: Config) -> Step:
     keys = [f"dataset.{f.name}" for f in dataclasses.fields(config.dataset)]
     settings = config_slice(config, "seed", "quality.redact", *keys)
     settings["quality.redact_names"] = stable_hash(config.quality.redact_names)
-    outputs = [NAMES.dataset_split(split) for split in SPLITS] + [NAMES.dataset_info]
+    outputs = [NAMES.dataset_split(split) for split in SPLITS] + [NAMES.dataset_info, NAMES.dataset_card]
     outputs += [NAMES.axolotl_dir] if config.dataset.axolotl else []
     outputs += [NAMES.hf_dataset] if config.dataset.hf_dataset else []
     return Step("dataset", settings, [NAMES.teacher, NAMES.chunks, NAMES.questions_file], outputs)
@@ -410,6 +413,20 @@ def run_dataset(config: Config) -> dict[str, Any]:
                 "stratification": report,
             }
             atomic_write_json(layout.dataset_info, info)
+            card = build_card(
+                splits,
+                info,
+                name=config.name,
+                chunks=chunks,
+                records=records,
+                questions=questions,
+                manifest=run.manifest,
+                inputs=step.inputs,
+                axolotl=dc.axolotl,
+                hf_dataset=dc.hf_dataset,
+                license=dc.license,
+            )
+            atomic_write_text(layout.dataset_card, card.render())
             step.counts.update(
                 {**{s: len(r) for s, r in splits.items()}, **{f"skipped_{k}": v for k, v in skipped.items()}}
             )

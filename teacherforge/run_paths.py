@@ -170,6 +170,10 @@ class RunPaths:
         """The SQLite cache of every LLM call."""
         return self.root / "cache.sqlite"
 
+    def log(self, command: str) -> Path:
+        """What ``teacherforge <command>`` logged (library warnings and debug lines), appended per run."""
+        return self.root / "logs" / f"{command}.log"
+
     # ---- data generation -------------------------------------------------------------
     @property
     def chunks(self) -> Path:
@@ -258,6 +262,11 @@ class RunPaths:
     @property
     def dataset_info(self) -> Path:
         return self.dataset_dir / "dataset_info.json"
+
+    @property
+    def dataset_card(self) -> Path:
+        """The Hugging Face dataset card: YAML front matter (licence, splits) and Markdown."""
+        return self.dataset_dir / "README.md"
 
     # ---- training, evaluation --------------------------------------------------------
     def training_dir(self, stage: str, output_dir: str | os.PathLike[str] | None = None) -> TrainingDir:

@@ -5,18 +5,21 @@ subcommand lives in its own module (``teacherforge/cli/cmd_<name>.py``) exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import heavy libraries
 only inside ``run``, so ``teacherforge --help`` stays fast and a stage's dependencies are
 loaded only when that stage runs. A subcommand whose module does not exist yet says so and
-exits with status 2: nothing pretends to work.
+exits with status 2: nothing pretends to work. ``-v`` (anywhere on the line) and where library
+warnings and debug lines go: :mod:`teacherforge.cli.screen`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
+from teacherforge.cli.args import config_from_args
+from teacherforge.cli.screen import RunLogHandler, screen
 from teacherforge.errors import CommandError
+from teacherforge.run_paths import RunPaths
 
 __all__ = ["COMMANDS", "CommandError", "build_parser", "main"]
 
@@ -59,10 +62,22 @@ def _load(module_name: str):
         raise
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
+    """``-v/--verbose`` on ``parser``; sub-parsers get ``default=argparse.SUPPRESS`` so that a flag
+    given before the command word is kept, and the flag works before or after any word."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also show library warnings and debug lines (always kept in <run dir>/logs/<command>.log)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (imports only the light command modules)."""
     parser = argparse.ArgumentParser(prog="teacherforge", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_verbose(parser, False)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for words, (module_name, help_text) in COMMANDS.items():
@@ -71,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             if words[0] not in groups:
                 group_parser = top.add_parser(words[0], help=f"{words[0]} commands")
+                _add_verbose(group_parser, argparse.SUPPRESS)
                 groups[words[0]] = group_parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
             sub = groups[words[0]].add_parser(words[1], help=help_text)
+        _add_verbose(sub, argparse.SUPPRESS)
         module = _load(module_name)
         if module is not None:
             module.add_arguments(sub)
@@ -80,17 +97,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors that are the user's (a bad value, a missing file): one line, no traceback (``-v`` for one).
+_USER_ERRORS = (
+    CommandError,
+    FileNotFoundError,
+    ValueError,
+    PermissionError,
+    ConnectionError,
+    TimeoutError,
+    ImportError,
+)
+
+
+def _run_log(args: argparse.Namespace) -> RunLogHandler | None:
+    """The log of this command in the run dir its options name (``--run-dir``, else the config's).
+
+    ``None`` for a command without a run dir (``search``, ``index``) or with a config that does
+    not load: the command itself then reports that in one line.
+    """
+    if not hasattr(args, "run_dir"):
+        return None
+    run_dir = args.run_dir
+    if hasattr(args, "overrides"):
+        try:
+            run_dir = config_from_args(args).run_path
+        except _USER_ERRORS:
+            return None
+    return RunLogHandler(RunPaths(run_dir), "-".join(args._words)) if run_dir else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``teacherforge`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # our own messages at INFO; third-party libraries only when they warn (or everything with -v)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if not args.verbose:
-        logging.getLogger("teacherforge").setLevel(logging.INFO)
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
@@ -98,23 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args._implemented:
         print(f"teacherforge {name}: not implemented yet", file=sys.stderr)
         return 2
-    module = importlib.import_module(args._module)
-    try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print(f"teacherforge {name}: interrupted", file=sys.stderr)
-        return 130
-    except (
-        CommandError,
-        FileNotFoundError,
-        ValueError,
-        PermissionError,
-        ConnectionError,
-        TimeoutError,
-        ImportError,
-    ) as exc:
-        # user-facing errors: one line, no traceback (use -v for one)
-        if args.verbose:
-            raise
-        print(f"teacherforge {name}: error: {exc}", file=sys.stderr)
-        return 1
+    with screen(args.verbose, _run_log(args)):
+        module = importlib.import_module(args._module)
+        try:
+            return int(module.run(args) or 0)
+        except KeyboardInterrupt:
+            print(f"teacherforge {name}: interrupted", file=sys.stderr)
+            return 130
+        except _USER_ERRORS as exc:
+            if args.verbose:
+                raise
+            print(f"teacherforge {name}: error: {exc}", file=sys.stderr)
+            return 1

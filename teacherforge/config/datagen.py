@@ -268,6 +268,17 @@ class DatasetConfig:
     )
     axolotl: bool = field(default=True, metadata={"help": "also write axolotl input_output segments"})
     hf_dataset: bool = field(default=True, metadata={"help": "also save a datasets.DatasetDict"})
+    license: str = field(
+        default="unknown",
+        metadata={
+            "help": "the dataset card's licence (a Hugging Face licence id such as cc-by-4.0); set it as "
+            "the corpus's own licence allows before sharing"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_range("dataset.rag_failure_share", self.rag_failure_share, 0.0, 0.9)
+        if not str(self.license).strip():
+            raise ConfigError(
+                "dataset.license: empty; give a licence id (e.g. cc-by-4.0) or leave it unknown"
+            )

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from teacherforge.cli import COMMANDS, build_parser, main
-
-
-def _options(words: tuple[str, ...]) -> set[str]:
-    parser = build_parser()
-    sub = parser._subparsers._group_actions[0].choices[words[0]]  # argparse has no public walk
-    if len(words) > 1:
-        sub = sub._subparsers._group_actions[0].choices[words[1]]
-    return {option for action in sub._actions for option in action.option_strings}
+from teacherforge.cli import COMMANDS, main
+from tests.cli._parser import command_options
 
 
 def _one_error_line(capsys) -> str:
@@ -23,7 +16,7 @@ def _one_error_line(capsys) -> str:
 
 @pytest.mark.parametrize("words", sorted(COMMANDS), ids=" ".join)
 def test_an_unknown_config_key_is_one_line_naming_the_set(words, tmp_path, capsys):
-    options = _options(words)
+    options = command_options(words)
     if "--set" not in options:
         pytest.skip("takes no config")
     argv = [*words, "--config", "quickstart", "--set", "nosuch.key=1"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from teacherforge.config import load_config
+from teacherforge.config import ConfigError, load_config
 from teacherforge.datagen.dataset import run_dataset
 from teacherforge.datagen.quality import run_quality
 from teacherforge.datagen.teacher import run_teacher
@@ -171,3 +173,85 @@ def test_cli_commands_run_the_stages(run_dir, capsys):
     assert main(["dataset", "--run-dir", str(run_dir / "missing")]) == 1
     assert "teacher.jsonl, chunks.jsonl, questions.json not found" in capsys.readouterr().err
     assert not (run_dir / "missing").exists()  # nothing is created for a bad input
+
+
+def _card(run_dir) -> tuple[dict, str]:
+    """The dataset card's YAML front matter (parsed) and its Markdown."""
+    import yaml
+
+    _, front, body = (run_dir / "dataset" / "README.md").read_text().split("---\n", 2)
+    return yaml.safe_load(front), body
+
+
+def _table(body: str, heading: str) -> dict[str, list[str]]:
+    """The rows of the Markdown table under ``## heading``, by first cell."""
+    section = body.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_dataset_card_counts_sources_lineage_and_license(run_dir):
+    summary = run_dataset(_config(run_dir, "dataset.rag_failure_share=0.25"))
+    meta, body = _card(run_dir)
+    splits = _splits(run_dir)
+    assert meta["license"] == "unknown" and "set it before sharing" in body
+    files = meta["configs"][0]["data_files"]
+    assert files == [{"split": s, "path": f"{s}.jsonl"} for s in SPLITS if splits[s]]
+    lines = {s: len((run_dir / "dataset" / f"{s}.jsonl").read_text().splitlines()) for s in SPLITS}
+    assert {s: int(row[0]) for s, row in _table(body, "Splits").items()} == lines
+    methods = _table(body, "Generation methods")
+    for i, split in enumerate(SPLITS):
+        found = Counter(ex["metadata"]["generation_method"] for ex in splits[split])
+        assert {m: int(row[i]) for m, row in methods.items() if int(row[i])} == found
+    assert "rag_failure" in methods
+    chunks = read_jsonl(run_dir / "chunks.jsonl")
+    assert _table(body, "Sources")["orion.md"][0] == str(len(chunks))
+    teacher = read_jsonl(run_dir / "teacher.jsonl")
+    kept = {ex["metadata"]["parent_id"] for rows in splits.values() for ex in rows}
+    assert f"`{teacher[0]['metadata']['model']}` {len(kept)}" in body
+    steps = {s["name"]: s for s in read_json(run_dir / "manifest.json")["steps"]}
+    for name, digest in steps["dataset"]["inputs"].items():  # this build's inputs, by content hash
+        assert f"`{name}` `{digest}`" in body
+    assert f"dataset version `{summary['version']}`" in body
+    lineage = _table(body, "Lineage")
+    assert {name: row[0] for name, row in lineage.items()} == {
+        name: steps[name]["fingerprint"] or "— (not fingerprinted)" for name in ("teacher", "quality")
+    }
+
+
+def test_dataset_license_reaches_the_card(run_dir):
+    run_dataset(_config(run_dir, "dataset.license=cc-by-4.0"))
+    meta, body = _card(run_dir)
+    assert meta["license"] == "cc-by-4.0" and "`cc-by-4.0` (`dataset.license`)" in body
+    with pytest.raises(ConfigError, match=r"dataset.license: empty"):
+        _config(run_dir, "dataset.license=' '")
+
+
+def test_round_trips_through_datasets(run_dir, tmp_path):
+    from datasets import load_dataset, load_from_disk
+
+    from teacherforge.datagen.dataset import _save_hf
+
+    run_dataset(_config(run_dir, "dataset.rag_failure_share=0.2"))
+    splits = _splits(run_dir)
+    hf = load_from_disk(str(run_dir / "dataset" / "hf"))
+    for split, rows in splits.items():
+        assert hf[split].to_list() == [
+            {
+                "id": ex["id"],
+                "split": ex["split"],
+                "difficulty": ex["metadata"]["difficulty"],
+                "generation_method": ex["metadata"]["generation_method"],
+                "tags": ex["metadata"]["tags"],
+                "messages": ex["messages"],
+            }
+            for ex in rows
+        ]
+    _save_hf({"train": splits["train"], "validation": [], "test": []}, tmp_path / "hf")
+    assert load_from_disk(str(tmp_path / "hf"))["test"].to_list() == []  # an empty split loads too
+    filled = {s: str(run_dir / "dataset" / f"{s}.jsonl") for s in SPLITS if splits[s]}
+    as_json = load_dataset("json", data_files=filled, cache_dir=str(tmp_path / "json"))
+    by_card = load_dataset(str(run_dir / "dataset"), cache_dir=str(tmp_path / "card"))  # the card's configs
+    for split in filled:
+        assert as_json[split].to_list() == splits[split]
+        assert by_card[split].to_list() == splits[split]
