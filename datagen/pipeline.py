@@ -554,6 +554,12 @@ def _embedder_step(ctx: _Context) -> None:
 
     def body(record: Any) -> None:
         train = ctx.layout.questions("train")
+        if len(train) < tune.min_questions:
+            raise ValueError(
+                f"datagen.embedder_finetune: the run has {len(train)} train questions, fewer than "
+                f"datagen.embedder_finetune.min_questions={tune.min_questions}; add documents, set "
+                "datagen.embedder_finetune.enabled=false, or lower min_questions"
+            )
         triples = training_triples(train, ctx.chunks, tune.hard_negatives, retrieval=ctx.config.retrieval)
         summary = finetune_embedder(
             ctx.config.retrieval.embedder,

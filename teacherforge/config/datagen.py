@@ -90,12 +90,20 @@ class EmbedderFinetuneConfig:
         default=10, metadata={"help": "BM25 hits searched for a hard negative per question (0 = none)"}
     )
     max_seq_length: int = field(default=128, metadata={"help": "tokens per text while training"})
+    min_questions: int = field(
+        default=32,
+        metadata={
+            "help": "fewest train questions to fine-tune on (two default batches: fewer give the in-batch "
+            "loss too few negatives to move the embedder); below it datagen stops with one line"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_range("datagen.embedder_finetune.epochs", self.epochs, 1)
         check_range("datagen.embedder_finetune.batch_size", self.batch_size, 2)
         check_range("datagen.embedder_finetune.hard_negatives", self.hard_negatives, 0)
         check_range("datagen.embedder_finetune.max_seq_length", self.max_seq_length, 8)
+        check_range("datagen.embedder_finetune.min_questions", self.min_questions, 1)
         if self.learning_rate <= 0:
             raise ConfigError(f"datagen.embedder_finetune.learning_rate: {self.learning_rate} must be > 0")
 

@@ -106,6 +106,7 @@ def test_embedder_finetune_step_trains_on_train_questions_only_and_the_run_searc
     extra = [
         "datagen.embedder_finetune.enabled=true",
         "datagen.embedder_finetune.epochs=1",
+        "datagen.embedder_finetune.min_questions=2",
         "datagen.paraphrase.enabled=false",
     ]
     summary = _run(corpus, run, *extra)

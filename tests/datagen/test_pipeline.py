@@ -242,3 +242,12 @@ def test_eval_retrieval_reports_every_setting_on_the_test_split_and_an_imported_
     imported.write_text('{"question": "Q?"}\n')
     assert cli_with_toy_embedder(["eval-retrieval", "--run-dir", str(run), "--questions", str(imported)]) != 0
     assert "mine.jsonl:1: field 'answer' must be a non-empty string" in capsys.readouterr().err
+
+
+def test_embedder_finetune_with_too_few_train_questions_stops_before_writing_it(toy):
+    config = toy("datagen.embedder_finetune.enabled=true", "datagen.paraphrase.enabled=false")
+    with pytest.raises(
+        ValueError, match=r"train questions, fewer than datagen.embedder_finetune.min_questions=32"
+    ):
+        _run(config)
+    assert not (config.run_path / "embedder").exists() and not (config.run_path / "index").exists()
