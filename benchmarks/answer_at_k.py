@@ -182,6 +182,7 @@ def chunking_grid(
 ) -> dict[str, Any]:
     """Chunk size, overlap and boundaries by kind (dense, BM25, hybrid by fusion and weight)."""
     from teacherforge.config import ChunkingConfig, RetrievalConfig
+    from teacherforge.datagen.retrieval_choice import label
     from teacherforge.retrieval import Retriever
 
     per_setting: dict[str, list[dict]] = {}
@@ -192,19 +193,17 @@ def chunking_grid(
         retriever = Retriever.build(chunks, base, embedder=embedder)
         if embedding_cache:  # after every setting, so an interrupted run keeps its work
             embedder.save_cache(embedding_cache)
-        for label, kind, config in _variants(base, weights):
+        for setting, kind, config in _variants(base, weights):
             retriever.config = config
-            name = f"{size:>5} {overlap:>4} {'yes' if respect else 'no':>3} {label}"
+            name = f"{size:>5} {overlap:>4} {'yes' if respect else 'no':>3} {setting}"
             per_setting[name] = first_ranks(retriever, questions, 5, kind)
             chunk_counts[name] = len(chunks)
             print(f"  {name:<36} {len(chunks):>5} {_cells(per_setting[name], half)}", flush=True)
     chunking, retrieval = ChunkingConfig(), RetrievalConfig()
-    label = (
-        f"hybrid {retrieval.hybrid_fusion} w={retrieval.hybrid_dense_weight}"
-        if retrieval.kind == "hybrid"
-        else retrieval.kind
+    default = (
+        f"{chunking.size:>5} {chunking.overlap:>4} {'yes' if chunking.respect_boundaries else 'no':>3} "
+        f"{label(retrieval)}"
     )
-    default = f"{chunking.size:>5} {chunking.overlap:>4} {'yes' if chunking.respect_boundaries else 'no':>3} {label}"
     best, report = choose_on_dev(per_setting, half, default)
     _report(best, report)
     rows = [

@@ -11,11 +11,12 @@ sees the choice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from teacherforge.config import RetrievalConfig
-from teacherforge.datagen.retrieval_metrics import measure_settings, queries_from_questions, with_kind
+from teacherforge.datagen.retrieval_metrics import measure_settings, queries_from_questions
 
 #: (kind, hybrid dense weight, fusion): the shipped default first, so a tie keeps it.
 CANDIDATES = (
@@ -31,7 +32,11 @@ CANDIDATES = (
 
 def candidate_settings(base: RetrievalConfig, has_bm25: bool = True) -> list[RetrievalConfig]:
     """:data:`CANDIDATES` as configs over ``base``; only dense when the index has no BM25 part."""
-    return [with_kind(base, *c) for c in CANDIDATES if has_bm25 or c[0] == "dense"]
+    return [
+        dataclasses.replace(base, kind=kind, hybrid_dense_weight=weight, hybrid_fusion=fusion)
+        for kind, weight, fusion in CANDIDATES
+        if has_bm25 or kind == "dense"
+    ]
 
 
 def label(config: RetrievalConfig) -> str:

@@ -17,7 +17,6 @@ and ``benchmarks/answer_at_k.py``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -199,8 +198,3 @@ def measure_settings(
         return reports
     finally:
         retriever.config, retriever.kind = saved
-
-
-def with_kind(base: Any, kind: str, weight: float, fusion: str) -> Any:
-    """``base`` (a retrieval config) searching as ``kind`` with this hybrid weight and fusion."""
-    return dataclasses.replace(base, kind=kind, hybrid_dense_weight=weight, hybrid_fusion=fusion)

@@ -56,6 +56,7 @@ class NoisyRetriever:
         self.noise = noise
         self.seed = seed
         self.texts = {c.chunk_id: c.text for c in getattr(clean, "chunks", ())}
+        self.ids = list(self.texts)  # what a distractor is drawn from
         self.step = 0
         self.calls = 0
         self.served = 0
@@ -96,11 +97,10 @@ class NoisyRetriever:
 
     def _distract(self, hits: list[Hit], p: float, rng: random.Random) -> list[Hit]:
         """``hits`` with each one swapped, with probability ``p``, for a random chunk (under its rank)."""
-        ids = list(self.texts)
         out = []
         for hit in hits:
-            if ids and rng.random() < p:
-                other = rng.choice(ids)
+            if self.ids and rng.random() < p:
+                other = rng.choice(self.ids)
                 hit = Hit(chunk_id=other, score=0.0, rank=hit.rank, text=self.texts[other])
                 self.noisy_hits += 1
             out.append(hit)

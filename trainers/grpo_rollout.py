@@ -201,7 +201,8 @@ def reward_error_rates(episodes: Sequence[Any]) -> dict[str, float]:
     for episode in episodes:
         for key in episode.reward_breakdown:
             if key.startswith(ERROR_PREFIX):
-                counts[key[len(ERROR_PREFIX) :]] = counts.get(key[len(ERROR_PREFIX) :], 0) + 1
+                name = key[len(ERROR_PREFIX) :]
+                counts[name] = counts.get(name, 0) + 1
     return {name: count / max(len(episodes), 1) for name, count in sorted(counts.items())}
 
 
