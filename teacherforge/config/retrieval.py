@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
-from ._validate import check_choice, check_range
+from ._validate import ConfigError, check_choice, check_range
 
 KINDS = ("dense", "bm25", "hybrid")
 #: ``auto``: datagen measures the kinds and fusions on the run's validation questions and keeps the best.
@@ -22,6 +23,8 @@ BM25_TOKENIZERS = ("words", "identifiers")
 BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 FUSIONS = ("minmax", "rrf")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
+#: Where the dense vectors live: a FAISS file in the index directory, or a Qdrant collection.
+STORES = ("faiss", "qdrant")
 #: PyStemmer's Snowball languages (``retrieval.bm25_stemmer``; BM25 stopwords follow the language where
 #: bm25s has a list) and ``none``.
 STEMMERS = (
@@ -47,6 +50,8 @@ BUILD_KEYS = (
     "bm25_b",
     "hnsw_m",
     "ivf_nlist",
+    "store",
+    "qdrant_url",
 )
 #: The build-time keys of the BM25 part (an index's, or the embedder fine-tune's hard-negative search).
 BM25_KEYS = ("bm25_stemmer", "bm25_tokenizer", "bm25_method", "bm25_k1", "bm25_b")
@@ -140,6 +145,21 @@ class RetrievalConfig:
     )
     bm25_k1: float = field(default=1.2, metadata={"help": "build-time: BM25 term-frequency saturation"})
     bm25_b: float = field(default=0.75, metadata={"help": "build-time: BM25 length normalisation (0-1)"})
+    store: str = field(
+        default="faiss",
+        metadata={
+            "help": "build-time: where the dense vectors live: faiss (index.faiss in the index directory) or "
+            "qdrant (extra qdrant: a Qdrant collection, in <index>/qdrant/ or on the server at qdrant_url; "
+            "index_type flat or hnsw); BM25 is the same for both"
+        },
+    )
+    qdrant_url: str = field(
+        default="",
+        metadata={
+            "help": "build-time: with store qdrant, a running Qdrant server (http://host:6333) that holds the "
+            "collection; empty = qdrant-client's local mode, stored in the index directory"
+        },
+    )
     hnsw_m: int = field(default=32, metadata={"help": "build-time: HNSW graph degree"})
     ivf_nlist: int = field(default=0, metadata={"help": "build-time: IVF lists (0 = 4*sqrt(n))"})
     hybrid_dense_weight: float = field(
@@ -177,6 +197,9 @@ class RetrievalConfig:
         check_choice("retrieval.unit", self.unit, UNITS)
         check_range("retrieval.window", self.window, 0)
         check_choice("retrieval.index_type", self.index_type, INDEX_TYPES)
+        check_choice("retrieval.store", self.store, STORES)
+        if self.store == "qdrant":
+            self._check_qdrant()
         check_choice("retrieval.bm25_stemmer", self.bm25_stemmer, STEMMERS)
         check_choice("retrieval.bm25_tokenizer", self.bm25_tokenizer, BM25_TOKENIZERS)
         check_choice("retrieval.bm25_method", self.bm25_method, BM25_METHODS)
@@ -191,6 +214,26 @@ class RetrievalConfig:
         check_range("retrieval.ivf_nprobe", self.ivf_nprobe, 1)
         check_range("retrieval.batch_size", self.batch_size, 1)
 
+    def _check_qdrant(self) -> None:
+        try:
+            import qdrant_client  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "retrieval.store: qdrant needs the qdrant extra: pip install 'teacherforge[qdrant]' "
+                "(or set retrieval.store=faiss)"
+            ) from exc
+        if self.index_type == "ivf":
+            raise ConfigError(
+                "retrieval.index_type: ivf is a FAISS index; with retrieval.store=qdrant choose flat (exact "
+                "search) or hnsw (the server's HNSW graph)"
+            )
+        url = urlsplit(self.qdrant_url)
+        if self.qdrant_url and (url.scheme not in ("http", "https") or not url.hostname):
+            raise ConfigError(
+                f"retrieval.qdrant_url: {self.qdrant_url!r} is not an http(s) URL; give the server's address "
+                "(http://localhost:6333) or leave it empty for local mode in the index directory"
+            )
+
     def build_settings(self) -> dict[str, Any]:
         """The build-time keys that shape an index of this kind and index type, with their values.
 
@@ -202,5 +245,8 @@ class RetrievalConfig:
             "hnsw_m": self.index_type == "hnsw",
             "ivf_nlist": self.index_type == "ivf",
             "window": self.unit == "sentence",
+            # faiss, the default, is left out so that indexes built before the key keep their fingerprint
+            "store": self.store != "faiss",
+            "qdrant_url": self.store == "qdrant",
         }
         return {key: getattr(self, key) for key in BUILD_KEYS if used.get(key, True)}

@@ -1,4 +1,4 @@
-"""One search interface over dense (FAISS), BM25 (bm25s) and hybrid retrieval, saved in one directory.
+"""One search interface over dense (FAISS or Qdrant), BM25 (bm25s) and hybrid retrieval, saved in one directory.
 
 A retriever indexes *rows*; each row carries a ``chunk_id`` and rows may share one (a
 paraphrased index maps every paraphrase back to its original chunk; a sentence-window index,
@@ -10,8 +10,12 @@ Directory layout (written to a temporary sibling and renamed into place)::
     retriever.json   kind, config, fusion weight, embedder identity, row count, format version
     ids.json         row -> chunk_id
     chunks.jsonl     one Chunk record per row (so hits carry text after a load)
-    index.faiss      FAISS index of the row embeddings (always present)
+    index.faiss      FAISS index of the row embeddings (``retrieval.store: faiss``, the default)
+    qdrant/          Qdrant local-mode storage of the row embeddings (``store: qdrant`` without a
+                     ``qdrant_url``; with one the collection is on that server, named in ``retriever.json``)
     bm25/            bm25s index (kinds bm25 and hybrid)
+
+A dense index is always present, whatever the kind: paraphrase checks use it too.
 
 The settings in ``retriever.json`` describe the build. Loading with a config
 (``Retriever.load(dir, config)``) applies that config's search-time settings (top-k, hybrid
@@ -33,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from teacherforge.config import ConfigError, RetrievalConfig
+from teacherforge.config.retrieval import BUILD_KEYS
 from teacherforge.types import Chunk, Hit
 from teacherforge.workspace import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, replace_dir
 
@@ -47,6 +52,7 @@ META_FILE = "retriever.json"
 IDS_FILE = "ids.json"
 CHUNKS_FILE = "chunks.jsonl"
 FAISS_FILE = "index.faiss"
+QDRANT_DIR = "qdrant"
 BM25_DIR = "bm25"
 # hybrid fusion looks at this many candidate rows from each side (at least)
 MIN_FUSION_CANDIDATES = 50
@@ -88,7 +94,8 @@ class Retriever:
 
     Build with :meth:`build`, query with :meth:`search`, persist with :meth:`save` /
     :meth:`load`. ``kind`` is the default kind of ``search``; ``embedder`` embeds queries
-    for the FAISS index (which is always present: paraphrase checks use it too).
+    for the dense ``index`` (a FAISS index, or a :class:`~.qdrant_store.QdrantStore` with the
+    same ``search``/``d``/``ntotal``; always present: paraphrase checks use it too).
     """
 
     def __init__(
@@ -130,7 +137,13 @@ class Retriever:
             )
         embedder = embedder or Embedder(config.embedder, config.batch_size, config.embedding_cache)
         texts = [match_text(row) for row in rows]
-        index = dense.build_index(embedder.encode(texts), config)
+        vectors = embedder.encode(texts)
+        if config.store == "qdrant":
+            from .qdrant_store import QdrantStore
+
+            index = QdrantStore.build(vectors, [row.to_json() for row in rows], config)
+        else:
+            index = dense.build_index(vectors, config)
         bm25 = BM25Index.build(texts, config) if config.kind in ("bm25", "hybrid") else None
         return cls(rows, config, embedder, index, bm25)
 
@@ -143,7 +156,7 @@ class Retriever:
     def search(
         self, queries: Sequence[str], k: int | None = None, kind: str | None = None
     ) -> list[list[Hit]]:
-        """Top-``k`` chunks for every query: one embed call and one FAISS call for the batch.
+        """Top-``k`` chunks for every query: one embed call and one dense-index call for the batch.
 
         ``kind`` overrides the retriever's kind for this call (``bm25``/``hybrid`` need the
         BM25 index). Scores are cosine (dense), BM25 (bm25) or fused in [0, 1] (hybrid); with
@@ -179,13 +192,13 @@ class Retriever:
         return [self._collapse(r, s, k) for r, s in zip(rows, scores)]
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        """Dense search with precomputed query embeddings (one FAISS call)."""
-        rows, scores = self._faiss(
+        """Dense search with precomputed query embeddings (one dense-index call)."""
+        rows, scores = self._nearest(
             np.asarray(vectors, dtype=np.float32), min(len(self), k * self.max_rows_per_chunk)
         )
         return [self._collapse(r, s, k) for r, s in zip(rows, scores)]
 
-    def _faiss(self, vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest(self, vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         if vectors.ndim != 2 or vectors.shape[1] != self.index.d:
             raise ValueError(
                 f"query vectors have shape {vectors.shape}; the index expects dim {self.index.d}"
@@ -194,7 +207,7 @@ class Retriever:
         return rows, scores
 
     def _dense(self, queries: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._faiss(self.embedder.encode(queries), n)
+        return self._nearest(self.embedder.encode(queries), n)
 
     def _hybrid(self, queries: list[str], n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         pool = min(len(self), max(4 * n, MIN_FUSION_CANDIDATES))
@@ -205,7 +218,7 @@ class Retriever:
         out_rows, out_scores = [], []
         for dr, ds, br, bs in zip(d_rows, d_scores, b_rows, b_scores):
             fused: dict[int, float] = {}
-            keep = dr >= 0  # FAISS pads with -1 when it finds fewer rows
+            keep = dr >= 0  # the dense index pads with -1 when it finds fewer rows
             for row, value in zip(dr[keep].tolist(), normalise(ds[keep]).tolist()):
                 fused[row] = weight * value
             for row, value in zip(br.tolist(), normalise(bs).tolist()):
@@ -237,7 +250,7 @@ class Retriever:
         """Write the retriever into ``directory`` atomically (temp dir, then rename).
 
         An existing retriever directory is replaced; any other existing non-empty path is
-        refused rather than overwritten.
+        refused rather than overwritten (``ValueError``), an unwritable one too (``PermissionError``).
         """
         target = Path(directory)
         if (
@@ -248,10 +261,20 @@ class Retriever:
             raise ValueError(
                 f"{target}: exists and is not a retriever index; choose another output or remove it"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
-            dense.save_index(self.index, tmp / FAISS_FILE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        except OSError as exc:  # a read-only folder, or a file where a folder should be
+            raise PermissionError(
+                f"{target}: cannot write the index there ({exc}); choose a writable output directory"
+            ) from exc
+        try:
+            if self.config.store == "qdrant":
+                self.index.save(tmp / QDRANT_DIR)
+                store = self.index.record()
+            else:
+                dense.save_index(self.index, tmp / FAISS_FILE)
+                store = {"name": "faiss"}
             if self.bm25 is not None:
                 self.bm25.save(tmp / BM25_DIR)
             atomic_write_json(tmp / IDS_FILE, self.chunk_ids)
@@ -270,6 +293,7 @@ class Retriever:
                     "bm25_stemmer": self.config.bm25_stemmer if self.bm25 is not None else None,
                     "embedder": self.embedder.identity,
                     "metric": "inner_product",
+                    "store": store,
                     "rows": len(self),
                     "config": dataclasses.asdict(self.config),
                 },
@@ -306,7 +330,7 @@ class Retriever:
             known = {f.name for f in dataclasses.fields(RetrievalConfig)}
             recorded_config = {"bm25_tokenizer": "words", **meta["config"]}  # indexes from before the key
             built = RetrievalConfig(**{k: v for k, v in recorded_config.items() if k in known})
-            index = dense.load_index(directory / FAISS_FILE)
+            index = _load_dense(directory, built, meta.get("store"))
             chunks = [Chunk.from_json(r) for r in read_jsonl(directory / CHUNKS_FILE)]
             ids = read_json(directory / IDS_FILE)
             bm25 = (
@@ -314,13 +338,16 @@ class Retriever:
                 if meta["bm25_stemmer"]
                 else None
             )
+        except ConnectionError:  # a Qdrant server that does not answer: the index itself may be fine
+            raise
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise FileNotFoundError(
                 f"{directory}: unreadable retriever index ({exc}); {_rebuild_hint(directory)}"
             ) from exc
         if ids != [c.chunk_id for c in chunks] or index.ntotal != len(chunks):
+            dense_name = QDRANT_DIR if built.store == "qdrant" else FAISS_FILE
             raise FileNotFoundError(
-                f"{directory}: {IDS_FILE}, {CHUNKS_FILE} and {FAISS_FILE} disagree on the rows; "
+                f"{directory}: {IDS_FILE}, {CHUNKS_FILE} and {dense_name} disagree on the rows; "
                 f"{_rebuild_hint(directory)}"
             )
         if config is None:
@@ -348,20 +375,35 @@ class Retriever:
                 f"{directory}: index was built with embedder {_describe(recorded)} (index dim {index.d}) "
                 f"but {_describe(actual)} is in use; {_rebuild_hint(directory)} or use that embedder"
             )
-        dense.configure_search(index, config)
+        if config.store == "qdrant":
+            index.configure_search(config)
+        else:
+            dense.configure_search(index, config)
         return cls(chunks, config, embedder, index, bm25)
 
     def __repr__(self) -> str:
         return (
-            f"Retriever(kind={self.kind!r}, rows={len(self)}, index_type={self.config.index_type!r}, "
-            f"embedder={self.embedder.name!r})"
+            f"Retriever(kind={self.kind!r}, rows={len(self)}, store={self.config.store!r}, "
+            f"index_type={self.config.index_type!r}, embedder={self.embedder.name!r})"
         )
+
+
+def _load_dense(directory: Path, built: RetrievalConfig, record: dict[str, Any] | None) -> Any:
+    """The dense index of ``directory``, built as ``built`` says (``record``: the manifest's store entry)."""
+    if built.store == "qdrant":
+        from .qdrant_store import QdrantStore
+
+        return QdrantStore.load(directory / QDRANT_DIR, record)
+    return dense.load_index(directory / FAISS_FILE)
 
 
 def check_build_settings(directory: Path, built: RetrievalConfig, config: RetrievalConfig) -> None:
     """Raise :class:`~teacherforge.config.ConfigError` naming the first build-time key on which
-    ``config`` differs from the settings ``built`` the index in ``directory``."""
-    for key, value in built.build_settings().items():
+    ``config`` differs from the settings ``built`` the index in ``directory`` (a key counts when
+    either side uses it: an index built with the default ``store`` does not record it)."""
+    used = built.build_settings().keys() | config.build_settings().keys()
+    for key in (k for k in BUILD_KEYS if k in used):
+        value = getattr(built, key)
         if getattr(config, key) != value:
             raise ConfigError(
                 f"{directory}: retrieval.{key}: the index was built with {value!r} but the config says "
