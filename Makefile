@@ -9,14 +9,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build of torch; override for another build, e.g. make demo TORCH="torch==2.13.0 --index-url ..."
 TORCH ?= torch==2.13.0
-TEST_EXTRAS ?= dev,serve,ray,ui,autodidact
+TEST_EXTRAS ?= dev,serve,ray,ui,autodidact,qdrant,mlflow,verifiers
 DEMO_EXTRAS ?= serve
 DEMO_CONFIG ?= quickstart
 PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export WANDB_MODE ?= offline
 export RAY_USAGE_STATS_ENABLED := 0
 export TOKENIZERS_PARALLELISM := false
 

@@ -8,7 +8,7 @@ import pkgutil
 
 import pytest
 
-OPTIONAL = {"vllm", "unsloth", "ray", "langchain_community", "langchain_core", "bitsandbytes", "selenium"}
+OPTIONAL = {"vllm", "unsloth", "ray", "langchain_community", "langchain_core", "bitsandbytes", "selenium", "verifiers", "qdrant_client", "mlflow"}
 PACKAGES = [
     "teacherforge",
     "teacherforge.envs",

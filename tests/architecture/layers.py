@@ -63,6 +63,7 @@ RULES: tuple[Rule, ...] = (
         "envs import neither datagen nor trainers", "envs", ("teacherforge.datagen", "teacherforge.trainers")
     ),
     Rule("trainers import no datagen", "trainers", ("teacherforge.datagen",)),
+    *(Rule("only the verifiers adapter imports verifiers", layer, ("verifiers",)) for layer in LAYERS),
     *(
         Rule("only the command layer imports the command layer", layer, ("teacherforge.cli",))
         for layer in LAYERS
@@ -70,7 +71,12 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 #: ``(module, imported prefix)`` pairs allowed despite a rule: integration modules, named here.
-EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
+EXCEPTIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        # the search task as a verifiers environment, for verifiers and prime-rl users
+        ("teacherforge.envs.verifiers_env", "verifiers"),
+    }
+)
 
 
 @dataclass(frozen=True)
