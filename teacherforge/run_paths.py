@@ -170,6 +170,12 @@ class RunPaths:
         """The SQLite cache of every LLM call."""
         return self.root / "cache.sqlite"
 
+    @property
+    def mlflow_store(self) -> Path:
+        """The SQLite MLflow store the stages log to with ``report_to: mlflow`` (unless
+        ``MLFLOW_TRACKING_URI`` names another store)."""
+        return self.root / "mlflow.db"
+
     def log(self, command: str) -> Path:
         """What ``teacherforge <command>`` logged (library warnings and debug lines), appended per run."""
         return self.root / "logs" / f"{command}.log"
@@ -279,6 +285,12 @@ class RunPaths:
     @property
     def report(self) -> ReportDir:
         return ReportDir(self.root / "report")
+
+    def model_export(self, stage: str) -> Path:
+        """``teacherforge export model``'s merged model of training ``stage`` (weights, tokenizer, card)."""
+        if stage not in TRAINING_STAGES:
+            raise ValueError(f"training stage {stage!r} is not one of {list(TRAINING_STAGES)}")
+        return self.root / "export" / stage
 
     # ---- feedback rounds -------------------------------------------------------------
     def round_dir(self, index: int) -> Path:

@@ -391,9 +391,12 @@ def eval_step(config: Config, models: Sequence[EvalModel]) -> Step:
 def run_eval(config: Config) -> dict[str, Any]:
     """The ``eval`` stage: evaluate, then write ``report/`` (metrics.json, results.jsonl, plots, summary.md).
 
-    Skipped when already done (:func:`eval_step`).
+    Skipped when already done (:func:`eval_step`). With ``report_to: mlflow`` the summary is
+    also logged to the run's MLflow store (:func:`~teacherforge.trainers.tracking.log_evaluation`),
+    which is opened first so that an unusable store fails before anything is evaluated.
     """
     from teacherforge.trainers.report import write_report
+    from teacherforge.trainers.tracking import eval_store, log_evaluation
 
     questions = load_eval_questions(config)
     models = resolve_models(config)
@@ -403,6 +406,7 @@ def run_eval(config: Config) -> dict[str, Any]:
         done = run.done(declared)
         if done is not None:
             return skipped_summary(done)
+        store = eval_store(config)
         retriever = layout.retriever(config.retrieval.index, config.retrieval)
         with run.step(declared) as step:
             rows, result = evaluate(config, models, questions, retriever, retriever.embedder)
@@ -424,6 +428,8 @@ def run_eval(config: Config) -> dict[str, Any]:
                 "summary": str(paths["summary"]),
             }
             step.extra["summary"] = summary
+    if store is not None:
+        log_evaluation(store, config)
     print(paths["summary"].read_text(encoding="utf-8"))
     return summary
 

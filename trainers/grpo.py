@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from teacherforge.config import Config, ConfigError
 from teacherforge.records import feedback_copies
 from teacherforge.run import RunLayout, TrainingDir
 from teacherforge.trainers.grpo_rollout import BackendFactory
+from teacherforge.trainers.tracking import report_targets
 from teacherforge.workspace import Step, config_slice
 
 log = logging.getLogger(__name__)
@@ -363,26 +365,6 @@ def trl_args(config: Config, plan: GRPOPlan, reward_weights: list[float]) -> Any
     )
 
 
-def report_targets(choice: str, wandb_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """``report_to`` for the HF trainer: W&B (offline unless ``WANDB_MODE`` says otherwise) or nothing.
-
-    ``auto`` logs to W&B when ``wandb`` is installed and ``WANDB_MODE`` is not ``disabled``.
-    W&B files go under ``wandb_dir`` (``WANDB_DIR`` wins when set), never into the working directory.
-    """
-    if choice == "none":
-        return []
-    if choice == "auto" and (
-        importlib.util.find_spec("wandb") is None or os.environ.get("WANDB_MODE") == "disabled"
-    ):
-        return []
-    os.environ.setdefault("WANDB_MODE", "offline")
-    os.environ.setdefault("WANDB_PROJECT", "teacherforge")
-    if wandb_dir is not None and "WANDB_DIR" not in os.environ:
-        Path(wandb_dir).mkdir(parents=True, exist_ok=True)
-        os.environ["WANDB_DIR"] = str(wandb_dir)
-    return ["wandb"]
-
-
 def save_merged(model: Any, tokenizer: Any, out_dir: str | os.PathLike[str]) -> Path:
     """Fold a PEFT adapter into its base weights and save a plain HF model (+ tokenizer) to ``out_dir``."""
     from teacherforge.workspace import atomic_path
@@ -410,8 +392,12 @@ def train_grpo(
     *,
     adapter: str | os.PathLike[str] | None = None,
     backend_factory: BackendFactory | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """Build the trainer, train (resuming from ``plan.checkpoint``), save the adapter; return a summary."""
+    """Build the trainer, train (resuming from ``plan.checkpoint``), save the adapter; return a summary.
+
+    ``callbacks`` are extra trainer callbacks (e.g. the MLflow logger).
+    """
     from teacherforge.trainers.grpo_callbacks import RewardFailureStop, SignalCheckpoint
 
     model, tokenizer, peft_config = load_policy(config, adapter)
@@ -426,8 +412,8 @@ def train_grpo(
     trainer = setup.trainer
     signals = SignalCheckpoint()
     failures = RewardFailureStop(setup.rollout, config.rewards.max_error_rate)
-    trainer.add_callback(signals)
-    trainer.add_callback(failures)
+    for callback in (signals, failures, *callbacks):
+        trainer.add_callback(callback)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
@@ -511,9 +497,11 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
     """
     from teacherforge.trainers.plots import write_reward_report
     from teacherforge.trainers.sft_common import start_point
+    from teacherforge.trainers.tracking import mlflow_logger
     from teacherforge.workspace import RunDir, skipped_summary
 
     plan = check_grpo_config(config, resume=resume)
+    tracker = mlflow_logger(config, "grpo")  # an unusable store fails here, before any training
     warm_step, declared = grpo_steps(config, opaque=backend_factory is not None)
     with RunDir(config.run_path) as run:
         summary: dict[str, Any] = {"output_dir": str(plan.output_dir), "smoke": config.grpo.smoke}
@@ -527,7 +515,15 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
             adapter = config.grpo.init_adapter or (
                 summary["warm_start"]["adapter"] if warm_step is not None else None
             )
-            summary.update(train_grpo(config, plan, adapter=adapter, backend_factory=backend_factory))
+            summary.update(
+                train_grpo(
+                    config,
+                    plan,
+                    adapter=adapter,
+                    backend_factory=backend_factory,
+                    callbacks=[tracker] if tracker else (),
+                )
+            )
             if not summary["interrupted"]:
                 summary.update(write_reward_report(plan.output_dir))
                 if config.grpo.select_checkpoint == "best" and summary.get("adapter"):

@@ -16,7 +16,7 @@ writes the manifest, the adapter and the merged model::
     accelerate launch --num_processes 2 --cpu -m teacherforge.cli train sft --config configs/sft_smollm2_cpu.yaml
     accelerate launch --num_processes 4 -m teacherforge.cli train sft --config sft_qwen_gpu   # 4 GPUs
 
-W&B logs only when ``sft.report_to`` says so (``auto``: when ``WANDB_MODE`` is set), offline by default.
+``sft.report_to`` says where metrics go (W&B, MLflow; :mod:`teacherforge.trainers.tracking`).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
     (tests pass a tiny one; such a run always runs).
     """
     from teacherforge.trainers.sft_common import start_point, train_sft
+    from teacherforge.trainers.tracking import mlflow_logger
 
     sc: SFTStageConfig = config.sft
     layout = RunLayout(config.run_path)
@@ -213,6 +214,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
         )
         if done is not None:
             return skipped_summary(done)
+        tracker = mlflow_logger(config, "sft")  # an unusable store fails here, before anything changes
         if main:
             resume = start_point(out, resume) is not None
         live = model is not None
@@ -230,6 +232,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
                 resume=resume,
                 eval_rows=eval_rows or None,
                 tokenizer=tokenizer,
+                callbacks=[tracker] if tracker else None,
             )
             selection = None
             if sc.select_checkpoint == "best" and main:

@@ -9,15 +9,14 @@ template that renders exactly like SmolLM2's but marks assistant content plus it
 as trainable. Models whose family TRL knows (Qwen2.5, Llama 3, …) get TRL's own training
 template instead.
 
-W&B: ``report_to="auto"`` logs to W&B only when ``wandb`` is installed and ``WANDB_MODE`` is
-set to something other than ``disabled``; ``report_to="wandb"`` always does. Either way
-``WANDB_MODE`` defaults to ``offline``. Tests pass ``report_to="none"``.
+Tracking: ``report_to`` follows :func:`teacherforge.trainers.tracking.report_targets` (W&B through
+the HF trainer); MLflow comes in as a callback (:func:`teacherforge.trainers.tracking.mlflow_logger`,
+passed in ``callbacks``). Tests pass ``report_to="none"``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -103,25 +102,6 @@ class SFTResult:
     tokens_per_s: float
 
 
-def resolve_report_to(report_to: str | list[str] = "auto") -> list[str]:
-    """The ``report_to`` list for the HF trainer (see the module docstring for the policy)."""
-    if isinstance(report_to, list):
-        targets = report_to
-    elif report_to == "auto":
-        import importlib.util
-
-        mode = os.environ.get("WANDB_MODE")
-        wanted = mode is not None and mode != "disabled" and importlib.util.find_spec("wandb") is not None
-        targets = ["wandb"] if wanted else []
-    elif report_to == "none":
-        targets = []
-    else:
-        targets = [report_to]
-    if "wandb" in targets:
-        os.environ.setdefault("WANDB_MODE", "offline")
-    return targets
-
-
 def saved_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
     """``(step, directory)`` of every ``checkpoint-N`` directory under ``output_dir``, by step."""
     root = Path(output_dir)
@@ -180,15 +160,19 @@ def build_sft_trainer(
     gradient_checkpointing: bool = False,
     model_kwargs: dict | None = None,
     peft_config: Any = None,
+    callbacks: list[Any] | None = None,
 ) -> Any:
     """A configured TRL ``SFTTrainer`` (not yet trained); :func:`train_sft` runs it.
 
     Exposed so tests and callers can inspect the real data collator and processed dataset.
     ``model`` is an embedded name / HF id / path (loaded with :func:`teacherforge.models.load_causal_lm`)
     or a live model (then ``tokenizer`` is required). ``max_steps=-1`` trains ``num_epochs`` epochs.
+    ``callbacks`` are extra trainer callbacks (e.g. the MLflow logger).
     """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
+
+    from teacherforge.trainers.tracking import report_targets
 
     tokenized = check_rows(rows)
     if isinstance(model, str):
@@ -202,9 +186,6 @@ def build_sft_trainer(
     train_dataset = Dataset.from_list([_clean_row(r) for r in rows])
     eval_dataset = Dataset.from_list([_clean_row(r) for r in eval_rows]) if eval_rows else None
     output_dir = Path(output_dir)
-    targets = resolve_report_to(report_to)
-    if "wandb" in targets:
-        os.environ.setdefault("WANDB_DIR", str(output_dir))  # offline runs land next to the checkpoints
     args = SFTConfig(
         output_dir=str(output_dir),
         assistant_only_loss=not tokenized,  # token rows carry their own assistant_masks
@@ -223,7 +204,7 @@ def build_sft_trainer(
         logging_steps=1,
         seed=seed,
         data_seed=seed,
-        report_to=targets,
+        report_to=report_targets(report_to, output_dir),
         activation_checkpointing=gradient_checkpointing,
         dataloader_num_workers=0,
         dataset_num_proc=None,
@@ -235,6 +216,7 @@ def build_sft_trainer(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
+        callbacks=callbacks,
         # a PeftModel (sft.init_adapter) trains its own adapter: no second LoRA on top
         peft_config=peft_config
         if peft_config is not None or hasattr(model, "peft_config")
@@ -263,6 +245,7 @@ def train_sft(
     gradient_checkpointing: bool = False,
     model_kwargs: dict | None = None,
     peft_config: Any = None,
+    callbacks: list[Any] | None = None,
 ) -> SFTResult:
     """Fine-tune a LoRA adapter on chat ``rows`` with assistant-only loss; return an :class:`SFTResult`.
 
@@ -271,7 +254,8 @@ def train_sft(
     ``save_steps``; ``resume=True`` continues from the newest one (same step, optimizer and RNG
     state). The final adapter (and tokenizer with its training template) is saved in
     ``output_dir/adapter``; the per-step log is written to ``output_dir/sft_log.jsonl``.
-    ``peft_config`` overrides ``lora`` (e.g. for QLoRA-prepared models).
+    ``peft_config`` overrides ``lora`` (e.g. for QLoRA-prepared models); ``callbacks`` are extra
+    trainer callbacks (e.g. the MLflow logger).
     """
     from teacherforge.workspace import atomic_write_jsonl
 
@@ -294,6 +278,7 @@ def train_sft(
         gradient_checkpointing=gradient_checkpointing,
         model_kwargs=model_kwargs,
         peft_config=peft_config,
+        callbacks=callbacks,
     )
     checkpoint = last_checkpoint(output_dir) if resume else None
     if resume and checkpoint is None:

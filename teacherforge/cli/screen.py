@@ -19,7 +19,8 @@ here writes the environment or the command line.
 Hugging Face libraries (transformers, datasets, huggingface_hub) attach a stderr handler of
 their own. A finder on ``sys.meta_path`` runs :func:`adopt_library_logger` right after such a
 library's ``utils.logging`` module has loaded (at once when it already has), so that its records
-reach the handlers here instead.
+reach the handlers here instead. MLflow is told not to configure logging of its own
+(``MLFLOW_CONFIGURE_LOGGING=false`` unless set), so its records arrive here too.
 """
 
 from __future__ import annotations
@@ -187,6 +188,9 @@ def screen(verbose: bool, log: RunLogHandler | None = None) -> Iterator[None]:
     handlers: list[logging.Handler] = [console, *([log] if log is not None else [])]
     hooks: dict[str, Hook] = dict.fromkeys(LIBRARY_LOGGING, adopt_library_logger)
     with contextlib.ExitStack() as undo:
+        if "MLFLOW_CONFIGURE_LOGGING" not in os.environ:  # MLflow's records come here, not to its handler
+            os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"
+            undo.callback(os.environ.pop, "MLFLOW_CONFIGURE_LOGGING", None)
         if not verbose:
             hooks["datasets.utils.tqdm"] = _hide_dataset_bars(undo)
             if "WANDB_SILENT" not in os.environ:

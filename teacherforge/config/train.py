@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ._validate import ConfigError, check_choice, check_range
+
+#: What ``report_to`` may name, joined by commas (``wandb,mlflow``); or ``auto`` or ``none``.
+TRACKERS = ("wandb", "mlflow")
+REPORT_TO_HELP = (
+    "auto (every installed tracker the environment asks for: W&B when WANDB_MODE is set, MLflow when "
+    "MLFLOW_TRACKING_URI is set), none, or wandb, mlflow, wandb,mlflow (W&B offline unless WANDB_MODE says "
+    "otherwise; MLflow in MLFLOW_TRACKING_URI, else sqlite:///<run_dir>/mlflow.db)"
+)
+
+
+def check_report_to(key: str, value: str) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is ``auto``, ``none`` or :data:`TRACKERS` joined
+    by commas, and the packages of a named MLflow are installed."""
+    if value in ("auto", "none"):
+        return
+    names = [n.strip() for n in value.split(",")]
+    if not all(n in TRACKERS for n in names):
+        raise ConfigError(
+            f"{key}: {value!r} is not allowed; choose auto, none, or trackers from {list(TRACKERS)} "
+            "joined by commas (e.g. wandb,mlflow)"
+        )
+    if "mlflow" in names and not all(importlib.util.find_spec(p) for p in ("mlflow", "sqlalchemy")):
+        raise ConfigError(
+            f"{key}: mlflow needs the mlflow extra: pip install 'teacherforge[mlflow]' (or set {key}=none)"
+        )
 
 
 @dataclass
@@ -77,12 +103,7 @@ class GRPOStageConfig:
     )
     output_dir: Optional[str] = field(default=None, metadata={"help": "default: <run_dir>/grpo"})
     trajectories_per_step: int = field(default=4, metadata={"help": "sampled trajectories logged per step"})
-    report_to: str = field(
-        default="auto",
-        metadata={
-            "help": "auto (W&B when installed, offline unless WANDB_MODE says otherwise), wandb or none"
-        },
-    )
+    report_to: str = field(default="auto", metadata={"help": REPORT_TO_HELP})
     merge: bool = field(default=False, metadata={"help": "also save the merged model (adapter folded in)"})
     select_checkpoint: str = field(
         default="last",
@@ -115,7 +136,7 @@ class GRPOStageConfig:
                 f"grpo.gradient_accumulation_steps × grpo.num_generations "
                 f"({self.gradient_accumulation_steps} × {self.num_generations})"
             )
-        check_choice("grpo.report_to", self.report_to, ("auto", "wandb", "none"))
+        check_report_to("grpo.report_to", self.report_to)
         check_range("grpo.trajectories_per_step", self.trajectories_per_step, 0)
         check_choice("grpo.select_checkpoint", self.select_checkpoint, ("last", "best"))
         check_range("grpo.select_questions", self.select_questions, 0)
@@ -152,12 +173,7 @@ class SFTStageConfig:
     merge: bool = field(default=False, metadata={"help": "also save the merged model"})
     output_dir: Optional[str] = field(default=None, metadata={"help": "default: <run_dir>/sft"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU)"})
-    report_to: str = field(
-        default="auto",
-        metadata={
-            "help": "auto (W&B when WANDB_MODE is set and wandb is installed; offline by default), wandb or none"
-        },
-    )
+    report_to: str = field(default="auto", metadata={"help": REPORT_TO_HELP})
     eval: bool = field(default=True, metadata={"help": "evaluate on the validation split every save_steps"})
     select_checkpoint: str = field(
         default="last",
@@ -178,7 +194,7 @@ class SFTStageConfig:
             raise ConfigError(
                 f"sft.max_steps: {self.max_steps} must be >= 1, or -1 to train sft.num_epochs epochs"
             )
-        check_choice("sft.report_to", self.report_to, ("auto", "wandb", "none"))
+        check_report_to("sft.report_to", self.report_to)
         check_choice("sft.select_checkpoint", self.select_checkpoint, ("last", "best"))
         check_range("sft.feedback_oversample", self.feedback_oversample, 0.0)
         check_range("sft.select_questions", self.select_questions, 0)

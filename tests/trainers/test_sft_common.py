@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from transformers import TrainerCallback
@@ -194,13 +192,3 @@ def test_train_sft_resume_matches_uninterrupted_run(tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6)
 
-
-def test_report_to_policy(monkeypatch):
-    from teacherforge.trainers.sft_common import resolve_report_to
-
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    assert resolve_report_to("auto") == [] and resolve_report_to("none") == []
-    assert resolve_report_to("wandb") == ["wandb"]
-    assert os.environ["WANDB_MODE"] == "offline"  # W&B is offline unless the user says otherwise
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert resolve_report_to("auto") == []
