@@ -34,6 +34,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("import",): ("teacherforge.cli.cmd_import", "import an existing question set into a run dir"),
     ("export", "autodidact"): ("teacherforge.cli.cmd_export", "export a run dir in AutoDidact's layout"),
+    ("export", "model"): (
+        "teacherforge.cli.cmd_export_model",
+        "a trained student merged into one HF model dir, with its model card",
+    ),
     ("teacher",): ("teacherforge.cli.cmd_teacher", "RAG teacher answers the questions"),
     ("quality",): ("teacherforge.cli.cmd_quality", "post-process teacher answers"),
     ("dataset",): ("teacherforge.cli.cmd_dataset", "build the chat-format dataset"),
@@ -50,6 +54,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("ask",): ("teacherforge.cli.cmd_ask", "run one agentic episode and print its trace"),
     ("loop",): ("teacherforge.cli.cmd_loop", "feedback rounds: eval → new data → retrain"),
     ("serve", "retriever"): ("teacherforge.cli.cmd_serve", "serve a retriever over HTTP"),
+    ("serve", "rag"): (
+        "teacherforge.cli.cmd_serve_rag",
+        "serve a model with the run's retrieval as an OpenAI-compatible chat API",
+    ),
 }
 
 

@@ -91,14 +91,25 @@ class LoopConfig:
 
 @dataclass
 class ServeConfig:
-    """``teacherforge serve retriever``: where it listens and what one request may hold."""
+    """``teacherforge serve retriever`` and ``serve rag``: where they listen, what one request may hold,
+    and how the RAG server answers."""
 
     host: str = field(default="127.0.0.1", metadata={"help": "bind address (127.0.0.1: this machine only)"})
     port: int = field(default=8765, metadata={"help": "port"})
     max_batch: int = field(default=256, metadata={"help": "max queries per request"})
-    max_query_chars: int = field(default=2048, metadata={"help": "max characters per query"})
+    max_query_chars: int = field(
+        default=2048, metadata={"help": "max characters per query (serve rag: per question)"}
+    )
+    rag_mode: str = field(
+        default="native",
+        metadata={
+            "help": "how `serve rag` answers, as evaluation does: fixed (top-k context in the prompt), "
+            "agentic (the model searches), native (sft: fixed, grpo: agentic, any other model: fixed)"
+        },
+    )
 
     def __post_init__(self) -> None:
+        check_choice("serve.rag_mode", self.rag_mode, ("native", "fixed", "agentic"))
         check_range("serve.port", self.port, 0, 65535)
         check_range("serve.max_batch", self.max_batch, 1)
         check_range("serve.max_query_chars", self.max_query_chars, 1)

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from teacherforge.types import Completion, GenerationParams, Prompt, prompt_to_json
@@ -137,7 +138,15 @@ class OpenAIBackend:
     def _request(self, prompt: Prompt, params: GenerationParams, n: int) -> list[Completion]:
         endpoint, body = self._body(prompt, params, n)
         data = self._post(endpoint, body)
-        return _parse(data, n)
+        try:
+            completions = _parse(data, n)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{self.public_url}{endpoint}: not an OpenAI {endpoint.strip('/')} response ({exc}): "
+                f"{self._redact(str(data)[:200])!r}; point llm.base_url at an OpenAI-compatible server "
+                "(e.g. http://127.0.0.1:8000/v1)"
+            ) from None
+        return [_cut_at_stop(c, params.stop) for c in completions]
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env)
@@ -182,8 +191,9 @@ class OpenAIBackend:
                     try:
                         return response.json()
                     except ValueError:
-                        raise RuntimeError(
-                            f"{url}: response is not JSON: {self._redact(response.text[:200])!r}"
+                        raise ValueError(
+                            f"{url}: response is not JSON: {self._redact(response.text[:200])!r}; "
+                            "point llm.base_url at an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)"
                         ) from None
                 detail = self._redact(response.text[:300])
                 if response.status_code not in _RETRY_STATUS or attempt >= self.max_retries:
@@ -214,6 +224,18 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _cut_at_stop(completion: Completion, stop: Sequence[str]) -> Completion:
+    """The completion without its stop string, as OpenAI returns it (``transformers serve`` keeps it).
+
+    >>> _cut_at_stop(Completion("One. Two."), (".",)).text
+    'One'
+    """
+    cuts = [i for i in (completion.text.find(s) for s in stop if s) if i >= 0]
+    if not cuts:
+        return completion
+    return replace(completion, text=completion.text[: min(cuts)], finish_reason="stop")
+
+
 def _finish(reason: Any) -> str:
     return "length" if reason == "length" else "stop"
 
@@ -229,11 +251,16 @@ def _choice_logprobs(choice: dict[str, Any]) -> tuple[float, ...] | None:
     return None
 
 
-def _parse(data: dict[str, Any], n: int) -> list[Completion]:
-    """Completions from a ``/completions`` or ``/chat/completions`` response, in choice order."""
-    choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
-    if not choices:
-        raise RuntimeError(f"server response has no choices: {str(data)[:200]!r}")
+def _parse(data: Any, n: int) -> list[Completion]:
+    """Completions from a ``/completions`` or ``/chat/completions`` response, in choice order.
+
+    A body of another shape raises ``ValueError`` (or the ``TypeError``/``KeyError`` of the field
+    that is wrong); the caller turns it into one line naming the server.
+    """
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
+        raise ValueError("no 'choices' list of objects")
+    choices = sorted(choices, key=lambda c: int(c.get("index", 0)))
     usage = data.get("usage") or {}
     prompt_tokens = int(usage.get("prompt_tokens") or 0)
     total_completion = int(usage.get("completion_tokens") or 0)
@@ -247,6 +274,10 @@ def _parse(data: dict[str, Any], n: int) -> list[Completion]:
     for choice, lp, count in zip(choices, logprobs, per_choice):
         message = choice.get("message")
         text = (message.get("content") or "") if isinstance(message, dict) else (choice.get("text") or "")
+        if not isinstance(text, str):
+            raise TypeError(
+                f"the text of choice {choice.get('index', 0)} is a {type(text).__name__}, not a string"
+            )
         out.append(
             Completion(
                 text=text,
