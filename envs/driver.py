@@ -12,6 +12,12 @@ With a tokenizer, every episode also carries token ids: the model's own completi
 ``<information>`` blocks the environment inserted (mask 0, logprob 0.0). The prompt of a
 later turn is the raw text, so a backend re-tokenises it; token boundaries between a model
 turn and the following block may differ slightly from what the model saw (as in Search-R1).
+
+With ``env.protocol: tools`` the episode is a chat instead (:mod:`teacherforge.envs.tool_calls`):
+a turn ends at the model's end-of-turn token (no stop strings), and what the environment
+inserts is the chat template's rendering of a ``tool`` message and the next assistant header
+(mask 0); the end-of-turn token the model wrote stays a model token (mask 1), as TRL's own
+tool loop keeps it.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ class RolloutDriver:
     def __init__(self, task: SearchTask, tokenizer: Any = None) -> None:
         self.task = task
         self.tokenizer = tokenizer
+        self.chat = task.tool_chat(tokenizer)  # env.protocol: tools (None with tags)
         self.generate_calls = 0
         self.search_calls = 0
 
@@ -119,9 +126,13 @@ class RolloutDriver:
             prompt = self.prompt_text(q)
             prompt_ids = tuple(_encode(self.tokenizer, prompt)) if self.tokenizer is not None else ()
             for i in range(params.n):
-                episodes.append(SearchEpisode(self.task, q, {"index": self.task.index, "sample_index": i}))
+                metadata = {"index": self.task.index, "sample_index": i}
+                episodes.append(SearchEpisode(self.task, q, metadata, self.chat))
                 tokens.append(_Tokens(prompt, prompt_ids))
-        stop = tuple(dict.fromkeys((*params.stop, *self.task.tags.stop_strings)))
+        protocol_stops = (
+            self.task.tags.stop_strings if self.chat is None else ()
+        )  # tools: the EOS ends a turn
+        stop = tuple(dict.fromkeys((*params.stop, *protocol_stops)))
         turn_params = dataclasses.replace(params, n=1, stop=stop)
         while live := [i for i, e in enumerate(episodes) if not e.done]:
             prompts = [tokens[i].prompt_text + "".join(episodes[i].transcript) for i in live]
@@ -132,59 +143,69 @@ class RolloutDriver:
                     f"backend {getattr(backend, 'identity', backend)!r} returned {len(completions)} completions "
                     f"for {len(live)} prompts"
                 )
-            actions = [self._add_model_turn(episodes[i], tokens[i], c) for i, c in zip(live, completions)]
-            queries = [a.query for a in actions if a.kind == "search"]
+            turns = [self._add_model_turn(episodes[i], tokens[i], c) for i, c in zip(live, completions)]
+            queries = [a.query for a, _ in turns if a.kind == "search"]
             hits = iter(self.task.search(queries) if queries else [])
             if queries:
                 self.search_calls += 1
-            for i, action in zip(live, actions):
+            for i, (action, written) in zip(live, turns):
                 observation = episodes[i].advance(action, next(hits) if action.kind == "search" else None)
-                self._add_env_block(tokens[i], observation)
+                self._add_env_block(tokens[i], observation.removeprefix(written))
         for start in range(0, len(episodes), params.n):
             self.task.score(episodes[start : start + params.n])
         return [self._finish(e, t) for e, t in zip(episodes, tokens)]
 
     # ------------------------------------------------------------------ helpers
-    def _restore_stop(self, completion: Completion) -> tuple[str, bool]:
-        """The turn text with the stop string the backend cut off, and whether the
-        completion's token ids already contain it.
+    def _restore_stop(self, completion: Completion) -> tuple[str, str, bool]:
+        """The turn text, the closing text the model wrote but the backend cut off (``""`` when
+        none), and whether the completion's token ids already contain it.
 
-        With a tokenizer and token ids that decode to the text plus more, the ids tell
+        Tags: with a tokenizer and token ids that decode to the text plus more, the ids tell
         which stop string ended the turn (a backend such as ``TransformersBackend`` keeps
         its tokens in the ids and cuts it from the text) or that none did (EOS, length).
         Otherwise a ``"stop"`` finish closes the action left open at the end of the text
         (:func:`close_open_action`); such a backend cannot tell an EOS from a stop string.
+        The closing tag is part of the turn text.
+
+        Tools: a ``"stop"`` finish is the model's end-of-turn token (:attr:`ToolChat.turn_end`),
+        which is not part of the turn text; the ids contain it when they end with it.
         """
         raw = completion.text
         if completion.finish_reason != "stop":
-            return raw, False
+            return raw, "", False
+        ids = list(completion.completion_token_ids)
+        if self.chat is not None:
+            end = self.chat.turn_end
+            end_ids = _encode(self.tokenizer, end)
+            return raw, end, bool(ids) and ids[-len(end_ids) :] == end_ids
         tags = self.task.tags
-        if self.tokenizer is not None and completion.completion_token_ids:
-            decoded = str(
-                self.tokenizer.decode(list(completion.completion_token_ids), skip_special_tokens=True)
-            )
+        if self.tokenizer is not None and ids:
+            decoded = str(self.tokenizer.decode(ids, skip_special_tokens=True))
             if decoded.startswith(raw):
                 rest = decoded[len(raw) :]
                 stop = next((s for s in tags.stop_strings if rest.startswith(s)), "")
-                return raw + stop, True
-        return close_open_action(raw, tags), False
+                return raw + stop, stop, True
+        closed = close_open_action(raw, tags)
+        return closed, closed[len(raw) :], False
 
     def _add_model_turn(
         self, episode: SearchEpisode, tokens: _Tokens, completion: Completion
-    ) -> ParsedAction:
-        closed, ids_have_stop = self._restore_stop(completion)
-        action = episode.parse(closed)
+    ) -> tuple[ParsedAction, str]:
+        """Parse the turn and add its tokens (mask 1); returns the action and the end-of-turn
+        text the model wrote that the tools protocol's observation repeats (``""`` with tags)."""
+        text, closing, ids_have_closing = self._restore_stop(completion)
+        action = episode.parse(text)
         if self.tokenizer is not None:
             ids = list(completion.completion_token_ids) or _encode(self.tokenizer, completion.text)
             logprobs = completion.logprobs
-            suffix = [] if ids_have_stop else _encode(self.tokenizer, closed[len(completion.text) :])
+            suffix = [] if ids_have_closing else _encode(self.tokenizer, closing)
             tokens.ids += ids + suffix
             tokens.mask += [1] * (len(ids) + len(suffix))
             if tokens.logprobs is not None and logprobs is not None and len(logprobs) == len(ids):
                 tokens.logprobs += [*map(float, logprobs), *([0.0] * len(suffix))]
             else:
                 tokens.logprobs = None
-        return action
+        return action, closing if self.chat is not None else ""
 
     def _add_env_block(self, tokens: _Tokens, observation: str) -> None:
         if observation and self.tokenizer is not None:

@@ -29,11 +29,13 @@ from teacherforge.types import Hit
 
 if TYPE_CHECKING:
     from teacherforge.envs.task import SearchTask
+    from teacherforge.envs.tool_calls import ToolChat
 
 
 class SearchEpisode:
     """State of one search episode of ``task`` on ``question`` (no I/O: searching and scoring
-    are the caller's job).
+    are the caller's job). ``chat`` is the task's tool-call protocol (:meth:`SearchTask.tool_chat`)
+    with ``env.protocol: tools``, ``None`` with tags.
 
     ``transcript`` holds what follows the first prompt: each turn's text and each non-empty
     observation, in order. ``reward``, ``breakdown`` and ``errors`` are filled by
@@ -41,10 +43,13 @@ class SearchEpisode:
     turns truncates it).
     """
 
-    def __init__(self, task: SearchTask, question: Question, metadata: dict | None = None) -> None:
+    def __init__(
+        self, task: SearchTask, question: Question, metadata: dict | None = None, chat: ToolChat | None = None
+    ) -> None:
         self.question = question
         self.config = task.config
         self.tags = task.tags
+        self.chat = chat
         self.metadata = dict(metadata or {})
         self.turns: list[Turn] = []
         self.transcript: list[str] = []
@@ -64,14 +69,17 @@ class SearchEpisode:
         return self.terminated or self.truncated
 
     def parse(self, text: str) -> ParsedAction:
-        """Parse one model turn with this episode's tags and query limit."""
+        """Parse one model turn with this episode's protocol (tags, or ``chat``'s tool calls)."""
+        if self.chat is not None:
+            return self.chat.parse(text)
         return parse_action(text, self.tags, self.config.max_query_chars)
 
     def advance(self, action: ParsedAction, hits: Sequence[Hit] | None = None) -> str:
         """Record ``action`` (with ``hits`` when it is a search) and return the observation.
 
         The observation is the ``<information>`` block of the search results or of a
-        corrective message, and ``""`` once the episode is over.
+        corrective message (with ``chat``: the end of the model's message and a ``tool``
+        message), and ``""`` once the episode is over.
         """
         if self.done:
             raise RuntimeError("the episode is over; reset the environment before stepping again")
@@ -83,7 +91,10 @@ class SearchEpisode:
             gold_ranks = [r.rank for r in refs if is_gold_hit(r, self.question.gold_chunk_ids)]
             if gold_ranks and self.gold_turn is None:
                 self.gold_turn, self.gold_rank = len(self.turns), min(gold_ranks)
-            observation = format_information(hits, self.tags, self.config.max_observation_chars)
+            if self.chat is not None:
+                observation = self.chat.information(hits)
+            else:
+                observation = format_information(hits, self.tags, self.config.max_observation_chars)
         elif action.kind == "answer":
             self.turns.append(Turn(action.text))
             self.final_answer = action.answer
@@ -91,12 +102,15 @@ class SearchEpisode:
             observation = ""
         else:
             self.turns.append(Turn(action.text, malformed=action.malformed))
-            observation = format_malformed(
-                action.malformed or "",
-                self.tags,
-                self.config.max_query_chars,
-                self.config.max_observation_chars,
-            )
+            if self.chat is not None:
+                observation = self.chat.malformed(action.malformed or "")
+            else:
+                observation = format_malformed(
+                    action.malformed or "",
+                    self.tags,
+                    self.config.max_query_chars,
+                    self.config.max_observation_chars,
+                )
         if not self.terminated and len(self.turns) >= self.config.max_turns:
             self.truncated = True
         if self.done:

@@ -29,7 +29,17 @@ TWO_ACTIONS = "two_actions"
 EMPTY_QUERY = "empty_query"
 QUERY_TOO_LONG = "query_too_long"
 UNCLOSED_TAG = "unclosed_tag"
-MALFORMED_REASONS = (NO_TAG, TWO_ACTIONS, EMPTY_QUERY, QUERY_TOO_LONG, UNCLOSED_TAG)
+BAD_TOOL_CALL = "bad_tool_call"  # env.protocol: tools (teacherforge.envs.tool_calls)
+UNKNOWN_TOOL = "unknown_tool"
+MALFORMED_REASONS = (
+    NO_TAG,
+    TWO_ACTIONS,
+    EMPTY_QUERY,
+    QUERY_TOO_LONG,
+    UNCLOSED_TAG,
+    BAD_TOOL_CALL,
+    UNKNOWN_TOOL,
+)
 
 
 def _build_charset() -> str:
@@ -161,6 +171,20 @@ def _patterns(tags: Tags) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[
     return think, stray_think, action
 
 
+def without_think(text: str, tags: Tags = Tags()) -> tuple[str, bool]:
+    """``text`` with each complete think block replaced by a space, and whether a stray (unpaired)
+    think tag remains.
+
+    >>> without_think("<think>hm</think>Byron")
+    (' Byron', False)
+    >>> without_think("<think>hm")[1]
+    True
+    """
+    think, stray_think, _ = _patterns(tags)
+    body = think.sub(" ", text)
+    return body, stray_think.search(body) is not None
+
+
 def parse_action(text: str, tags: Tags = Tags(), max_query_chars: int = 512) -> ParsedAction:
     """Parse one model turn (``text`` is normalised first).
 
@@ -180,8 +204,8 @@ def parse_action(text: str, tags: Tags = Tags(), max_query_chars: int = 512) -> 
     ['no_tag', 'two_actions', 'unclosed_tag']
     """
     text = to_charset(text)
-    think, stray_think, action = _patterns(tags)
-    body = think.sub(" ", text)
+    _, _, action = _patterns(tags)
+    body, stray_think = without_think(text, tags)
     found = list(action.finditer(body))
     if not found:
         return ParsedAction("malformed", text, malformed=NO_TAG)
@@ -194,7 +218,7 @@ def parse_action(text: str, tags: Tags = Tags(), max_query_chars: int = 512) -> 
         or len(closes) != 1
         or opens[0].group(2) != closes[0].group(2)
         or opens[0].end() > closes[0].start()
-        or stray_think.search(body)
+        or stray_think
     ):
         return ParsedAction("malformed", text, malformed=UNCLOSED_TAG)
     inner = body[opens[0].end() : closes[0].start()].strip()
@@ -233,34 +257,40 @@ MALFORMED_MESSAGES = {
     EMPTY_QUERY: "the search query is empty",
     QUERY_TOO_LONG: "the search query is too long (at most {max_query_chars} characters)",
     UNCLOSED_TAG: "a tag is not closed or not opened",
+    BAD_TOOL_CALL: "the tool call is not a JSON object with a name and an object of arguments",
+    UNKNOWN_TOOL: "unknown tool (the only tool is {search})",
 }
 
 
-def _block(body: str, tags: Tags, max_chars: int) -> str:
-    head, tail = f"\n\n{tags.open('information')}\n", f"\n{tags.close('information')}\n\n"
-    room = max_chars - len(head) - len(tail)
+def fit_body(body: str, room: int, what: str = "an information block") -> str:
+    """``body`` in the charset, cut to ``room`` characters (ending ``" [...]"`` when cut).
+
+    >>> fit_body("abcdefghij", 8)
+    'ab [...]'
+    """
     if room < 1:
-        raise ValueError(f"env.max_observation_chars={max_chars} leaves no room for an information block")
+        raise ValueError(f"env.max_observation_chars leaves no room for {what}; raise it")
     body = to_charset(body)
     if len(body) > room:
         marker = " [...]"
         body = body[: max(room - len(marker), 0)] + marker[:room]
-    return head + body + tail
+    return body
 
 
-def format_information(hits: Sequence[Hit], tags: Tags = Tags(), max_chars: int = 8192) -> str:
-    """The observation of a search: numbered hits inside one ``<information>`` block.
+def _block(body: str, tags: Tags, max_chars: int) -> str:
+    head, tail = f"\n\n{tags.open('information')}\n", f"\n{tags.close('information')}\n\n"
+    return head + fit_body(body, max_chars - len(head) - len(tail)) + tail
 
-    Each hit reads ``[rank] text``; the whole block (newlines around it included) fits in
-    ``max_chars`` characters, each hit getting an equal share when the hits are long.
 
-    >>> print(format_information([Hit("c1", 0.9, 1, "Water pump 2 failed.")]).strip())
-    <information>
-    [1] Water pump 2 failed.
-    </information>
+def hits_text(hits: Sequence[Hit], max_chars: int = 8192) -> str:
+    """Numbered hits, one ``[rank] text`` line each (``No results.`` without hits), each hit
+    getting an equal share of ``max_chars`` when the hits are long.
+
+    >>> hits_text([Hit("c1", 0.9, 1, "Water pump  2 failed.")])
+    '[1] Water pump 2 failed.'
     """
     if not hits:
-        return _block("No results.", tags, max_chars)
+        return "No results."
     share = max(32, (max_chars - 40) // len(hits) - 8)
     parts = []
     for position, hit in enumerate(hits, start=1):
@@ -268,7 +298,28 @@ def format_information(hits: Sequence[Hit], tags: Tags = Tags(), max_chars: int 
         if len(text) > share:
             text = text[: share - 4] + " ..."
         parts.append(f"[{hit.rank or position}] {text}")
-    return _block("\n".join(parts), tags, max_chars)
+    return "\n".join(parts)
+
+
+def format_information(hits: Sequence[Hit], tags: Tags = Tags(), max_chars: int = 8192) -> str:
+    """The observation of a search: numbered hits (:func:`hits_text`) inside one
+    ``<information>`` block that (newlines around it included) fits in ``max_chars`` characters.
+
+    >>> print(format_information([Hit("c1", 0.9, 1, "Water pump 2 failed.")]).strip())
+    <information>
+    [1] Water pump 2 failed.
+    </information>
+    """
+    return _block(hits_text(hits, max_chars), tags, max_chars)
+
+
+def malformed_message(reason: str, tags: Tags = Tags(), max_query_chars: int = 512) -> str:
+    """What was wrong with a malformed turn, in words (``reason`` is one of :data:`MALFORMED_REASONS`).
+
+    >>> malformed_message("query_too_long", max_query_chars=64)
+    'the search query is too long (at most 64 characters)'
+    """
+    return MALFORMED_MESSAGES.get(reason, reason).format(max_query_chars=max_query_chars, search=tags.search)
 
 
 def format_malformed(
@@ -279,7 +330,7 @@ def format_malformed(
     >>> print(format_malformed("no_tag").strip().splitlines()[1])
     Invalid turn: no action found. Write <think>...</think>, then exactly one <search>query</search> or <answer>final answer</answer>.
     """
-    message = MALFORMED_MESSAGES.get(reason, reason).format(max_query_chars=max_query_chars)
+    message = malformed_message(reason, tags, max_query_chars)
     body = (
         f"Invalid turn: {message}. Write {tags.open('think')}...{tags.close('think')}, then exactly one "
         f"{tags.open('search')}query{tags.close('search')} or {tags.open('answer')}final answer{tags.close('answer')}."

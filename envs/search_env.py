@@ -32,6 +32,12 @@ class SearchEnv(gym.Env[str, str]):
     answer ends the episode. Tag names and the system prompt template are configurable
     (:class:`~teacherforge.config.EnvConfig`).
 
+    With ``env.protocol: tools`` (``tokenizer`` required, its chat template must support tools)
+    the search is a native tool call of the ``search`` tool the chat template declares, a turn
+    without a tool call is the answer, and each observation is the chat template's rendering of
+    the end of the model's message, a ``tool`` message and the next assistant header
+    (:mod:`teacherforge.envs.tool_calls`).
+
     ## Action Space
     ``Text(max_length=4096, min_length=0, charset=CHARSET)``: one model turn. ``CHARSET``
     is every printable Basic Multilingual Plane character plus tab and newline; ``step``
@@ -57,7 +63,8 @@ class SearchEnv(gym.Env[str, str]):
     ## Episode End
     Terminated after an ``<answer>`` turn. Truncated when ``max_turns`` turns have been
     used without an answer; malformed turns (no tag, two actions, empty query, query over
-    ``max_query_chars`` characters, unclosed tag) count against the budget.
+    ``max_query_chars`` characters, unclosed tag; with tools also a tool call that is not valid
+    JSON, an unknown tool or two calls) count against the budget.
 
     ## Arguments
     ``gymnasium.make("teacherforge/Search-v0", run_dir=..., index="original", split="train",
@@ -74,7 +81,7 @@ class SearchEnv(gym.Env[str, str]):
     - ``retriever``: any object with ``search(queries, k) -> list[list[Hit]]``.
     - ``questions``: question records (``questions.json`` form) or :class:`Question` objects.
     - ``rubric``: a :class:`~teacherforge.rewards.Rubric`, a preset name or a YAML path.
-    - ``tokenizer``: renders the first prompt with its chat template.
+    - ``tokenizer``: renders the first prompt with its chat template (and, with tools, every observation).
     - ``render_mode``: ``None`` or ``"ansi"`` (``render()`` returns the transcript).
 
     ``reset(seed=..., options={"question_id": ...})`` picks the question with
@@ -113,6 +120,7 @@ class SearchEnv(gym.Env[str, str]):
             raise ValueError("SearchEnv: give either task=, or the arguments that build one, not both")
         self.task = task
         self.tokenizer = tokenizer
+        self.chat = task.tool_chat(tokenizer)  # env.protocol: tools (None with tags)
         self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
         self.observation_space = spaces.Text(task.config.max_observation_chars, min_length=0, charset=CHARSET)
         self._episode: SearchEpisode | None = None
@@ -140,7 +148,7 @@ class SearchEnv(gym.Env[str, str]):
                 f"question {question.id!r}: the first prompt has {len(prompt)} characters, over "
                 f"env.max_observation_chars={task.config.max_observation_chars}; raise that limit"
             )
-        self._episode = SearchEpisode(task, question, {"index": task.index})
+        self._episode = SearchEpisode(task, question, {"index": task.index}, self.chat)
         self._prompt = prompt
         return prompt, self._episode.info()
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from teacherforge.config import Config, ConfigError, EnvConfig, LLMConfig
 from teacherforge.envs.prompts import build_messages, render_prompt, render_system_prompt
 from teacherforge.envs.protocol import Tags
+from teacherforge.envs.tool_calls import ToolChat, search_tool
 from teacherforge.records import Question, as_questions
 from teacherforge.rewards.answer import Judge, make_judge_reward
 from teacherforge.rewards.gain import NAIVE_CONTEXT_KEY
@@ -58,6 +59,10 @@ class SearchIndex(Protocol):
 @dataclass(frozen=True, eq=False)
 class SearchTask:
     """One search task: settings, retriever, questions, rubric and the rendered prompts.
+
+    ``config.protocol`` chooses how the model acts: ``tags`` (``<search>``/``<answer>`` tags in
+    one assistant message) or ``tools`` (native tool calls through the chat template,
+    :meth:`tool_chat`).
 
     Args:
         config: the environment's protocol settings (tag names, ``max_turns``, query and
@@ -95,13 +100,30 @@ class SearchTask:
             self.config.think_tag, self.config.search_tag, self.config.answer_tag, self.config.information_tag
         )
         object.__setattr__(self, "tags", tags)
-        prompt = render_system_prompt(self.config.system_prompt, tags, self.config.max_turns, self.top_k)
+        prompt = render_system_prompt(
+            self.config.system_prompt, tags, self.config.max_turns, self.top_k, self.config.protocol
+        )
         object.__setattr__(self, "system_prompt", prompt)
+
+    @property
+    def tools(self) -> list[dict[str, Any]] | None:
+        """The tools declared to the model: the search tool with ``env.protocol: tools``, else ``None``."""
+        if self.config.protocol != "tools":
+            return None
+        return [search_tool(self.tags, self.config.max_query_chars, self.top_k)]
+
+    def tool_chat(self, tokenizer: Any) -> ToolChat | None:
+        """The tool-call protocol over ``tokenizer`` with ``env.protocol: tools`` (``None`` with
+        tags); a one-line ``ValueError`` naming the model and the fix when its chat template
+        has no tool support. The environment and the rollout driver call it when they are built."""
+        if self.config.protocol != "tools":
+            return None
+        return ToolChat.build(tokenizer, self.tags, self.config, self.top_k)
 
     def prompt(self, question: Question, tokenizer: Any = None) -> str:
         """The first prompt of an episode on ``question``: system prompt and question, rendered
-        with ``tokenizer``'s chat template (ChatML without one)."""
-        return render_prompt(build_messages(question.question, self.system_prompt), tokenizer)
+        with ``tokenizer``'s chat template (ChatML without one), declaring :attr:`tools`."""
+        return render_prompt(build_messages(question.question, self.system_prompt), tokenizer, self.tools)
 
     def question(self, question_id: str) -> Question:
         """The question with id ``question_id``; an unknown id raises ``ValueError`` listing some."""

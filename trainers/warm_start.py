@@ -8,6 +8,8 @@ real :class:`~teacherforge.envs.driver.RolloutDriver` with a scripted policy
 the question (:func:`derive_query`), the environment inserts the REAL ``<information>`` block
 its retriever returns, turn 2 thinks and answers with the gold answer. Episodes whose search
 retrieved a gold chunk are preferred, so the answer is grounded in the information shown.
+With ``env.protocol: tools`` the search is a native tool call and the answer plain text, as
+the model's chat template renders them, and the environment's replies are ``tool`` messages.
 
 Each episode becomes a token-level training row built exactly like a GRPO rollout
 (:func:`teacherforge.trainers.grpo_rollout.rollout_output`): the prompt ids, then model turns
@@ -126,16 +128,21 @@ class ScriptedSearchPolicy:
     """An :class:`~teacherforge.llm.LLMBackend` that plays one search-then-answer episode per question.
 
     It recognises the question in the prompt text, searches on the first turn and answers
-    (gold answer) once an ``<information>`` block follows the prompt. Token ids are left
-    empty, so the driver tokenizes the text with the policy's tokenizer.
+    (gold answer) once the environment's reply follows the prompt. Token ids are left
+    empty, so the driver tokenizes the text with the policy's tokenizer. With ``chat`` (the
+    driver's :class:`~teacherforge.envs.tool_calls.ToolChat`, ``env.protocol: tools``) the search
+    is a tool call and the answer plain text, both written as the chat template renders them.
     """
 
     identity = "scripted-search-policy"
 
-    def __init__(self, questions: Sequence[Any], prompts: Sequence[str], tags: Any, variant: int = 0) -> None:
+    def __init__(
+        self, questions: Sequence[Any], prompts: Sequence[str], tags: Any, variant: int = 0, chat: Any = None
+    ) -> None:
         self.by_prompt = dict(zip(prompts, questions))
         self.tags = tags
         self.variant = variant
+        self.chat = chat
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Completion]:
         """One scripted turn per prompt (``params.n`` copies)."""
@@ -148,13 +155,19 @@ class ScriptedSearchPolicy:
             q = self.by_prompt[base]
             v = self.variant + sum(map(ord, q.id))
             t = self.tags
-            if t.open("information") in text[len(base) :]:
+            if text[len(base) :]:  # the environment answered the search
                 think, action = _THINK_ANSWER[v % len(_THINK_ANSWER)], "answer"
                 body = q.answer
             else:
                 body = derive_query(q.question, self.variant)
                 think, action = _THINK_SEARCH[v % len(_THINK_SEARCH)].format(topic=body), "search"
-            turn = f"{t.open('think')}{think}{t.close('think')}\n{t.open(action)}{body}{t.close(action)}"
+            thought = f"{t.open('think')}{think}{t.close('think')}"
+            if self.chat is None:
+                turn = f"{thought}\n{t.open(action)}{body}{t.close(action)}"
+            elif action == "search":
+                turn = self.chat.assistant_text(thought, query=body)
+            else:
+                turn = self.chat.assistant_text(f"{thought}\n{body}")
             out.extend(Completion(text=turn, finish_reason="stop") for _ in range(params.n))
         return out
 
@@ -170,7 +183,7 @@ def synthetic_episodes(driver: Any, questions: Sequence[Any], count: int) -> lis
         if sum(retrieved_gold(e.trajectory) for e in episodes) >= count:
             break
         prompts = [driver.prompt_text(q) for q in questions]
-        policy = ScriptedSearchPolicy(questions, prompts, driver.task.tags, variant=variant)
+        policy = ScriptedSearchPolicy(questions, prompts, driver.task.tags, variant=variant, chat=driver.chat)
         episodes += driver.run(policy, questions, GenerationParams(max_new_tokens=256, temperature=0.0))
     hit = [e for e in episodes if retrieved_gold(e.trajectory)]
     miss = [e for e in episodes if not retrieved_gold(e.trajectory)]
@@ -325,7 +338,7 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     from teacherforge.envs.task import build_task
     from teacherforge.models import load_causal_lm
     from teacherforge.run import TrainingDir
-    from teacherforge.trainers.grpo import report_targets
+    from teacherforge.trainers.tracking import report_targets
     from teacherforge.workspace import atomic_write_json
 
     cfg = config.grpo

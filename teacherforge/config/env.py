@@ -11,6 +11,7 @@ from .llm import LLMConfig
 
 NOISE_SOURCES = ("none", "paraphrased", "distractors")
 NOISE_SCHEDULES = ("constant", "linear", "exponential")
+PROTOCOLS = ("tags", "tools")
 
 
 @dataclass
@@ -48,6 +49,14 @@ class EnvConfig:
     """:class:`teacherforge.envs.SearchEnv` settings."""
 
     split: str = field(default="train", metadata={"help": "question split the env samples from"})
+    protocol: str = field(
+        default="tags",
+        metadata={
+            "help": f"one of {PROTOCOLS}: tags (<search>/<answer> tags in one assistant message); tools (the "
+            "search tool declared through the model's chat template, native tool calls, results as tool "
+            "messages; needs a tool-capable chat template)"
+        },
+    )
     max_turns: int = field(default=4, metadata={"help": "turn budget per episode"})
     max_query_chars: int = field(default=512, metadata={"help": "longer queries are malformed"})
     max_observation_chars: int = field(default=8192, metadata={"help": "observations are cut to this"})
@@ -67,6 +76,7 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         check_choice("env.split", self.split, ("train", "validation", "test"))
+        check_choice("env.protocol", self.protocol, PROTOCOLS)
         check_range("env.max_turns", self.max_turns, 1)
         check_range("env.max_query_chars", self.max_query_chars, 1)
         check_range("env.max_observation_chars", self.max_observation_chars, 256)
