@@ -13,6 +13,8 @@ TEST_EXTRAS ?= dev,serve,ray,ui,autodidact,qdrant,mlflow,verifiers
 DEMO_EXTRAS ?= serve
 DEMO_CONFIG ?= quickstart
 PYTEST_ARGS ?=
+# `make test` spreads the test files over two workers (pytest-xdist), one compute thread each.
+TEST_WORKERS ?= 2
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -48,7 +50,7 @@ demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/teacherforge run --config $(DEMO_CONFIG)
 
 test: $(VENV)/.stamp-test $(VENV)/.stamp-browser
-	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not gpu" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.stamp-test
 	$(PY) -m pytest -m "not gpu and not slow" $(PYTEST_ARGS)
