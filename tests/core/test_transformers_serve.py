@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,16 +29,11 @@ from teacherforge.types import GenerationParams, Message
 from teacherforge.workspace import read_json, read_jsonl
 from tests.cli._tinyrun import use_toy_embedder
 from tests.datagen._datagen_fakes import make_corpus
+from tests.serve._serving import free_port
 
 pytestmark = pytest.mark.slow
 
 START_TIMEOUT_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
     from teacherforge.models import llm_path
 
     model = llm_path()
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with open(log_path, "wb") as log:

@@ -6,10 +6,6 @@ of a small run dir; the model is a scripted backend (the model is not what is te
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from teacherforge.trainers.eval_models import oracle_backend
 from teacherforge.types import GenerationParams, messages
 from tests.cli._tinyrun import use_toy_embedder
 from tests.datagen._sft_rundir import build_run_dir, teacher_responder
+from tests.serve._serving import serving
 
 QUESTION = "Which ship recovered the capsule?"
 OVERRIDES = ["retrieval.kind=bm25", "retrieval.top_k=2", "retrieval.min_score=0.0", "env.max_turns=2"]
@@ -61,28 +58,6 @@ def retriever(config):
 @pytest.fixture(scope="module")
 def doc_ids(run_dir: Path) -> dict[str, str]:
     return {c.chunk_id: c.doc_id for c in RunLayout(run_dir).chunk_list()}
-
-
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free port of 127.0.0.1; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline:
-            pytest.fail("server did not start")
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def expected_hits(retriever, config, question: str) -> list:

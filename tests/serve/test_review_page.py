@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
-import httpx
 import pytest
-import uvicorn
 
 from teacherforge.datagen.review import ReviewStore, create_review_app
 from teacherforge.workspace import atomic_write_jsonl, read_jsonl
+from tests.serve._serving import serving
 
 
 def _record(rid: str, status: str, answer: str) -> dict:
@@ -44,23 +40,6 @@ def run_dir(tmp_path):
         ],
     )
     return tmp_path
-
-
-def _serve(app):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(url, timeout=1)
-            return server, thread, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("review server did not start")
 
 
 def test_store_decisions_are_atomic_and_traced(run_dir):
@@ -99,7 +78,6 @@ def test_browser_approves_one_record_and_rejects_another(run_dir):
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    server, thread, url = _serve(create_review_app(run_dir))
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for arg in (
@@ -113,18 +91,17 @@ def test_browser_approves_one_record_and_rejects_another(run_dir):
         "--disable-sync",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    try:
-        driver.get(url)
-        assert "Teacher records to review (2)" in driver.page_source
-        driver.find_element(By.ID, "approve-a").click()
-        _wait_for_text(driver, (By.CLASS_NAME, "msg"), "approved a")
-        driver.find_element(By.ID, "reject-b").click()
-        _wait_for_text(driver, (By.CLASS_NAME, "msg"), "rejected b")
-        _wait_for_text(driver, (By.ID, "empty"), "Nothing to review.")
-    finally:
-        driver.quit()
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_review_app(run_dir)) as url:
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+        try:
+            driver.get(url)
+            assert "Teacher records to review (2)" in driver.page_source
+            driver.find_element(By.ID, "approve-a").click()
+            _wait_for_text(driver, (By.CLASS_NAME, "msg"), "approved a")
+            driver.find_element(By.ID, "reject-b").click()
+            _wait_for_text(driver, (By.CLASS_NAME, "msg"), "rejected b")
+            _wait_for_text(driver, (By.ID, "empty"), "Nothing to review.")
+        finally:
+            driver.quit()
     statuses = {r["id"]: r["metadata"]["review_status"] for r in read_jsonl(run_dir / "teacher.jsonl")}
     assert statuses == {"a": "approved", "b": "rejected", "c": "auto"}
