@@ -146,9 +146,11 @@ def open_store(config: Config, key: str) -> MLflowStore:
     return MLflowStore(uri, experiment_id, client)
 
 
-def mlflow_logger(config: Config, stage: str) -> MLflowLogger | None:
-    """The :class:`~teacherforge.trainers.tracking_callback.MLflowLogger` of ``stage`` (``sft`` or ``grpo``) when its ``report_to`` names
-    MLflow, on the main process; opens the store now (:func:`open_store`), before any training."""
+def mlflow_logger(config: Config, stage: str, run: str | None = None) -> MLflowLogger | None:
+    """The :class:`~teacherforge.trainers.tracking_callback.MLflowLogger` of ``stage`` (``sft`` or
+    ``grpo``) when its ``report_to`` names MLflow, on the main process; opens the store now
+    (:func:`open_store`), before any training. The MLflow run is ``<name>-<run>`` (``run``
+    defaults to ``stage``; the GRPO warm start logs as ``grpo_warm_start``)."""
     from accelerate import PartialState
 
     from teacherforge.trainers.tracking_callback import MLflowLogger
@@ -157,7 +159,7 @@ def mlflow_logger(config: Config, stage: str) -> MLflowLogger | None:
     if "mlflow" not in trackers(section.report_to) or not PartialState().is_main_process:
         return None
     store = open_store(config, f"{stage}.report_to")
-    return MLflowLogger(store, f"{config.name}-{stage}", _flat(dataclasses.asdict(section), stage))
+    return MLflowLogger(store, f"{config.name}-{run or stage}", _flat(dataclasses.asdict(section), stage))
 
 
 def eval_store(config: Config) -> MLflowStore | None:

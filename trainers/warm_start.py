@@ -302,8 +302,10 @@ def train_warm_start(
     steps: int | None = None,
     save_steps: int | None = None,
     report_to: str | list[str] = "none",
+    callbacks: list[Any] | None = None,
 ) -> Any:
-    """LoRA SFT on the warm start's token rows (``grpo.warm_start_*`` settings; ``steps`` overrides)."""
+    """LoRA SFT on the warm start's token rows (``grpo.warm_start_*`` settings; ``steps`` overrides;
+    ``callbacks``: extra trainer callbacks, e.g. the MLflow logger)."""
     from teacherforge.trainers.sft_common import train_sft
 
     cfg = config.grpo
@@ -321,6 +323,7 @@ def train_warm_start(
         seed=config.seed,
         tokenizer=tokenizer,
         report_to=report_to,
+        callbacks=callbacks,
     )
 
 
@@ -338,10 +341,11 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     from teacherforge.envs.task import build_task
     from teacherforge.models import load_causal_lm
     from teacherforge.run import TrainingDir
-    from teacherforge.trainers.tracking import report_targets
+    from teacherforge.trainers.tracking import mlflow_logger, report_targets
     from teacherforge.workspace import atomic_write_json
 
     cfg = config.grpo
+    tracker = mlflow_logger(config, "grpo", run="grpo_warm_start")  # an unusable store fails first
     grpo_out = TrainingDir(Path(plan.output_dir))
     out, summary_path = grpo_out.warm_start.path, grpo_out.warm_start_summary
     started = time.perf_counter()
@@ -352,7 +356,13 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     rows, dropped, episodes = warm_start_rows(config, plan.questions, driver, tokenizer)
     before = held_out_stats(model, tokenizer, driver, held)
     result = train_warm_start(
-        config, model, tokenizer, rows, out, report_to=report_targets(cfg.report_to, plan.output_dir)
+        config,
+        model,
+        tokenizer,
+        rows,
+        out,
+        report_to=report_targets(cfg.report_to, plan.output_dir),
+        callbacks=[tracker] if tracker else None,
     )
     trained, trained_tok = load_causal_lm(cfg.model, adapter=str(result.adapter_dir))
     after = held_out_stats(trained, trained_tok, driver, held)

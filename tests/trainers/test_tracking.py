@@ -132,6 +132,27 @@ def test_grpo_stage_logs_reward_components_and_hit_rate(assets, tmp_path):
     assert metrics["env/retrieval_hit_rate"] == pytest.approx(logged["retrieval_hit_rate"])
 
 
+def test_grpo_warm_start_logs_its_loss_as_its_own_run(assets, tmp_path):
+    from teacherforge.trainers import grpo, warm_start
+
+    run, model = assets
+    extra = {
+        "grpo.warm_start": True,
+        "grpo.warm_start_steps": 2,
+        "grpo.warm_start_examples": 4,
+        "grpo.warm_start_batch_size": 2,
+        "grpo.warm_start_eval_questions": 0,
+        "grpo.report_to": "mlflow",
+        "env.max_new_tokens": 32,
+    }
+    config = load_config(None, ["name=track", *kit.grpo_overrides(run, model, tmp_path / "out", **extra)])
+    summary = warm_start.run_warm_start(config, grpo.check_grpo_config(config))
+    client = _client(run)
+    losses = client.get_metric_history(_run(client, "track-grpo_warm_start").info.run_id, "loss")
+    assert [m.step for m in losses] == [1, 2]
+    assert losses[-1].value == pytest.approx(summary["loss_last"], abs=1e-4)
+
+
 def test_evaluation_summary_is_logged_with_intervals(assets):
     from teacherforge.trainers.evaluate import aggregate
 
