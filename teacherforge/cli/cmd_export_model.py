@@ -110,7 +110,8 @@ def model_card(stage: str, base: str, adapter: Path, layout: Any, license: str, 
 
         lines.append(f"| adapter weights sha256 | `{file_sha256(weights)}` |")
     lines.append(
-        f"| dataset version | `{dataset.get('version', 'none built')}` (parent `{dataset.get('parent')}`) |"
+        f"| dataset version | `{dataset.get('version', 'none built')}`"
+        + (f" (parent `{dataset['parent']}`) |" if dataset.get("parent") else " |")
     )
     lines += [
         "",
