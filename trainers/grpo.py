@@ -497,7 +497,7 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
     """
     from teacherforge.trainers.plots import write_reward_report
     from teacherforge.trainers.sft_common import start_point
-    from teacherforge.trainers.tracking import mlflow_logger
+    from teacherforge.trainers.tracking import ending_runs, mlflow_logger
     from teacherforge.workspace import RunDir, skipped_summary
 
     plan = check_grpo_config(config, resume=resume)
@@ -515,15 +515,15 @@ def run_grpo(config: Config, resume: bool = False, *, backend_factory: BackendFa
             adapter = config.grpo.init_adapter or (
                 summary["warm_start"]["adapter"] if warm_step is not None else None
             )
-            summary.update(
-                train_grpo(
+            with ending_runs(tracker):
+                trained = train_grpo(
                     config,
                     plan,
                     adapter=adapter,
                     backend_factory=backend_factory,
                     callbacks=[tracker] if tracker else (),
                 )
-            )
+            summary.update(trained)
             if not summary["interrupted"]:
                 summary.update(write_reward_report(plan.output_dir))
                 if config.grpo.select_checkpoint == "best" and summary.get("adapter"):

@@ -193,7 +193,7 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
     (tests pass a tiny one; such a run always runs).
     """
     from teacherforge.trainers.sft_common import start_point, train_sft
-    from teacherforge.trainers.tracking import mlflow_logger
+    from teacherforge.trainers.tracking import ending_runs, mlflow_logger
 
     sc: SFTStageConfig = config.sft
     layout = RunLayout(config.run_path)
@@ -224,16 +224,17 @@ def run_sft(config: Config, resume: bool = False, model: Any = None, tokenizer: 
             model, tokenizer = continued_adapter(sc, model, tokenizer)
         step_cm = run.step(declared) if main else contextlib.nullcontext()
         with step_cm as step:
-            result = train_sft(
-                model if model is not None else sc.model,
-                train_rows,
-                out,
-                **training_settings(config),
-                resume=resume,
-                eval_rows=eval_rows or None,
-                tokenizer=tokenizer,
-                callbacks=[tracker] if tracker else None,
-            )
+            with ending_runs(tracker):
+                result = train_sft(
+                    model if model is not None else sc.model,
+                    train_rows,
+                    out,
+                    **training_settings(config),
+                    resume=resume,
+                    eval_rows=eval_rows or None,
+                    tokenizer=tokenizer,
+                    callbacks=[tracker] if tracker else None,
+                )
             selection = None
             if sc.select_checkpoint == "best" and main:
                 selection = choose_checkpoint(config, out, result)

@@ -24,11 +24,12 @@ asks for: W&B when ``WANDB_MODE`` is set (and not ``disabled``), MLflow when
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,6 +161,18 @@ def mlflow_logger(config: Config, stage: str, run: str | None = None) -> MLflowL
         return None
     store = open_store(config, f"{stage}.report_to")
     return MLflowLogger(store, f"{config.name}-{run or stage}", _flat(dataclasses.asdict(section), stage))
+
+
+@contextlib.contextmanager
+def ending_runs(tracker: MLflowLogger | None) -> Iterator[None]:
+    """Train with ``tracker`` in the block: when it raises, the tracker's open MLflow run ends
+    ``FAILED`` (``KILLED`` on Ctrl-C) instead of staying ``RUNNING``."""
+    try:
+        yield
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
 
 
 def eval_store(config: Config) -> MLflowStore | None:

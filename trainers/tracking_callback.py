@@ -32,6 +32,10 @@ class MLflowLogger(TrainerCallback):
             self.store.log_metrics(self.run_id, logs, step=state.global_step)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.end()
+
+    def end(self, status: str = "FINISHED") -> None:
+        """End the open MLflow run, if any, as ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         if self.run_id is not None:
-            self.store.client.set_terminated(self.run_id)
+            self.store.client.set_terminated(self.run_id, status=status)
             self.run_id = None

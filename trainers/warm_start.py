@@ -341,7 +341,7 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     from teacherforge.envs.task import build_task
     from teacherforge.models import load_causal_lm
     from teacherforge.run import TrainingDir
-    from teacherforge.trainers.tracking import mlflow_logger, report_targets
+    from teacherforge.trainers.tracking import ending_runs, mlflow_logger, report_targets
     from teacherforge.workspace import atomic_write_json
 
     cfg = config.grpo
@@ -355,15 +355,16 @@ def run_warm_start(config: Any, plan: Any) -> dict[str, Any]:
     held = _held_out(config, plan.questions, cfg.warm_start_eval_questions)
     rows, dropped, episodes = warm_start_rows(config, plan.questions, driver, tokenizer)
     before = held_out_stats(model, tokenizer, driver, held)
-    result = train_warm_start(
-        config,
-        model,
-        tokenizer,
-        rows,
-        out,
-        report_to=report_targets(cfg.report_to, plan.output_dir),
-        callbacks=[tracker] if tracker else None,
-    )
+    with ending_runs(tracker):
+        result = train_warm_start(
+            config,
+            model,
+            tokenizer,
+            rows,
+            out,
+            report_to=report_targets(cfg.report_to, plan.output_dir),
+            callbacks=[tracker] if tracker else None,
+        )
     trained, trained_tok = load_causal_lm(cfg.model, adapter=str(result.adapter_dir))
     after = held_out_stats(trained, trained_tok, driver, held)
     losses = [e["loss"] for e in result.log_history if "loss" in e]

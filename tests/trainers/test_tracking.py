@@ -153,6 +153,22 @@ def test_grpo_warm_start_logs_its_loss_as_its_own_run(assets, tmp_path):
     assert losses[-1].value == pytest.approx(summary["loss_last"], abs=1e-4)
 
 
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")])
+def test_a_run_that_raises_ends_failed_or_killed_not_running(assets, error, status):
+    from types import SimpleNamespace
+
+    from teacherforge.trainers.tracking_callback import MLflowLogger
+
+    run, _ = assets
+    config = load_config(None, ["name=track", f"run_dir={run}", "sft.report_to=mlflow"])
+    logger = MLflowLogger(tracking.open_store(config, "sft.report_to"), f"track-{status}", {})
+    logger.on_train_begin(None, SimpleNamespace(is_world_process_zero=True), None)
+    with pytest.raises(error), tracking.ending_runs(logger):
+        raise error("training broke")
+    client = _client(run)
+    assert _run(client, f"track-{status}").info.status == status
+
+
 def test_evaluation_summary_is_logged_with_intervals(assets):
     from teacherforge.trainers.evaluate import aggregate
 
