@@ -8,6 +8,9 @@ one TRL ships for its chat template (``trl.chat_template_utils.add_response_sche
 convention of the Qwen2.5 and Hermes templates. One call of the search tool is a search; a turn
 without a call is the final answer (its text without think blocks, normalised as with tags);
 anything else is malformed with one of :data:`~teacherforge.envs.protocol.MALFORMED_REASONS`.
+These rules and the bodies of the tool results need no tokenizer (:func:`tool_action`,
+:func:`tool_result`, :func:`malformed_result`): the verifiers environment applies them to the
+structured calls of an OpenAI-compatible server.
 
 What the environment writes back is the chat template's own rendering of a ``tool`` message
 and of the next assistant header, found by rendering a probe conversation with and without
@@ -196,64 +199,102 @@ class ToolChat:
 
     def information(self, hits: Sequence[Hit]) -> str:
         """The observation of a search: the numbered hits as the tool's result."""
-        return self.observation(fit_body(hits_text(hits, self._room), self._room, "a tool result"))
+        return self.observation(tool_result(hits, self._room))
 
     def malformed(self, reason: str) -> str:
         """The corrective observation of a malformed turn, as the tool's result."""
-        message = malformed_message(reason, self.tags, self.config.max_query_chars)
-        body = (
-            f"Invalid turn: {message}. Call the {self.tags.search} tool with one query, or reply with "
-            "the final answer as plain text."
-        )
-        return self.observation(fit_body(body, self._room, "a tool result"))
+        return self.observation(malformed_result(reason, self.tags, self.config.max_query_chars, self._room))
 
     def parse(self, text: str) -> ParsedAction:
-        """Parse one model turn: one search call is a search, no call is the answer.
-
-        Malformed reasons: ``bad_tool_call`` (not parseable, not a JSON object with a name and an
-        object of arguments, or a non-string query), ``two_actions`` (more than one call),
-        ``unknown_tool``, ``empty_query``, ``query_too_long``; without a call, ``unclosed_tag`` (a
-        stray think tag) and ``no_tag`` (nothing but thinking).
-        """
+        """Parse one model turn with the tokenizer's response parser, then :func:`tool_action`
+        (a turn the parser rejects is ``bad_tool_call``)."""
         text = to_charset(text)
         try:
             parsed = self.tokenizer.parse_response(text, schema=self.response_template, prefix="")
         except (ValueError, TypeError):
             return ParsedAction("malformed", text, malformed=BAD_TOOL_CALL)
         calls = (parsed or {}).get("tool_calls") or []
-        if len(calls) > 1:
-            return ParsedAction("malformed", text, malformed=TWO_ACTIONS)
-        if calls:
-            return self._search(text, calls[0])
-        body, stray_think = without_think(text.replace(self.turn_end, ""), self.tags)
-        if stray_think:
-            return ParsedAction("malformed", text, malformed=UNCLOSED_TAG)
-        if not body.strip():
-            return ParsedAction("malformed", text, malformed=NO_TAG)
-        return ParsedAction("answer", text, answer=body.strip())
+        return tool_action(text, calls, self.tags, self.config.max_query_chars, self.turn_end)
 
-    def _search(self, text: str, call: Any) -> ParsedAction:
-        function = call.get("function", call) if isinstance(call, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        arguments = function.get("arguments", {}) if isinstance(function, dict) else None
-        if isinstance(arguments, str):  # OpenAI style: the arguments as a JSON string
-            try:
-                arguments = json.loads(arguments)
-            except ValueError:
-                arguments = None
-        if not isinstance(name, str) or not isinstance(arguments, dict):
-            return ParsedAction("malformed", text, malformed=BAD_TOOL_CALL)
-        if name != self.tags.search:
-            return ParsedAction("malformed", text, malformed=UNKNOWN_TOOL)
-        query = arguments.get("query")
-        if query is not None and not isinstance(query, str):
-            return ParsedAction("malformed", text, malformed=BAD_TOOL_CALL)
-        query = to_charset(query or "").strip()
-        if not query:
-            return ParsedAction("malformed", text, malformed=EMPTY_QUERY)
-        if len(query) > self.config.max_query_chars:
-            return ParsedAction("malformed", text, malformed=QUERY_TOO_LONG)
-        return ParsedAction("search", text, query=query)
+
+def tool_action(
+    text: str, calls: Sequence[Any], tags: Tags, max_query_chars: int, turn_end: str = ""
+) -> ParsedAction:
+    """One model turn from its ``text`` and the tool ``calls`` parsed out of it: one search call is
+    a search, no call is the answer (``text`` without think blocks and ``turn_end``).
+
+    A call is a dict, either ``{"function": {"name": ..., "arguments": ...}}`` or flat
+    ``{"name": ..., "arguments": ...}``; ``arguments`` an object or (OpenAI style) a JSON string.
+    Malformed reasons: ``bad_tool_call`` (not a JSON object with a name and an object of
+    arguments, or a non-string query), ``two_actions`` (more than one call), ``unknown_tool``,
+    ``empty_query``, ``query_too_long``; without a call, ``unclosed_tag`` (a stray think tag) and
+    ``no_tag`` (nothing but thinking).
+
+    >>> tool_action("", [{"name": "search", "arguments": '{"query": "pump"}'}], Tags(), 64).query
+    'pump'
+    >>> tool_action("<think>hm</think> Byron", [], Tags(), 64).answer
+    'Byron'
+    >>> tool_action("", [{"name": "search", "arguments": '{"query'}], Tags(), 64).malformed
+    'bad_tool_call'
+    """
+    text = to_charset(text)
+    if len(calls) > 1:
+        return ParsedAction("malformed", text, malformed=TWO_ACTIONS)
+    if calls:
+        return _search(text, calls[0], tags, max_query_chars)
+    body, stray_think = without_think(text.replace(turn_end, ""), tags)
+    if stray_think:
+        return ParsedAction("malformed", text, malformed=UNCLOSED_TAG)
+    if not body.strip():
+        return ParsedAction("malformed", text, malformed=NO_TAG)
+    return ParsedAction("answer", text, answer=body.strip())
+
+
+def _search(text: str, call: Any, tags: Tags, max_query_chars: int) -> ParsedAction:
+    function = call.get("function", call) if isinstance(call, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    arguments = function.get("arguments", {}) if isinstance(function, dict) else None
+    if isinstance(arguments, str):  # OpenAI style: the arguments as a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            arguments = None
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        return ParsedAction("malformed", text, malformed=BAD_TOOL_CALL)
+    if name != tags.search:
+        return ParsedAction("malformed", text, malformed=UNKNOWN_TOOL)
+    query = arguments.get("query")
+    if query is not None and not isinstance(query, str):
+        return ParsedAction("malformed", text, malformed=BAD_TOOL_CALL)
+    query = to_charset(query or "").strip()
+    if not query:
+        return ParsedAction("malformed", text, malformed=EMPTY_QUERY)
+    if len(query) > max_query_chars:
+        return ParsedAction("malformed", text, malformed=QUERY_TOO_LONG)
+    return ParsedAction("search", text, query=query)
+
+
+def tool_result(hits: Sequence[Hit], room: int) -> str:
+    """The body of a search's tool result: the numbered hits, cut to ``room`` characters.
+
+    >>> tool_result([Hit("c1", 0.9, 1, "Water pump 2 failed.")], 64)
+    '[1] Water pump 2 failed.'
+    """
+    return fit_body(hits_text(hits, room), room, "a tool result")
+
+
+def malformed_result(reason: str, tags: Tags, max_query_chars: int, room: int) -> str:
+    """The body of a malformed turn's corrective tool result, cut to ``room`` characters.
+
+    >>> malformed_result("two_actions", Tags(), 64, 200)
+    'Invalid turn: more than one action in one turn. Call the search tool with one query, or reply with the final answer as plain text.'
+    """
+    message = malformed_message(reason, tags, max_query_chars)
+    body = (
+        f"Invalid turn: {message}. Call the {tags.search} tool with one query, or reply with "
+        "the final answer as plain text."
+    )
+    return fit_body(body, room, "a tool result")
 
 
 def _render(
