@@ -429,7 +429,7 @@ def run_eval(config: Config) -> dict[str, Any]:
             }
             step.extra["summary"] = summary
     if store is not None:
-        log_evaluation(store, config)
+        log_evaluation(store, config.name, result)
     print(paths["summary"].read_text(encoding="utf-8"))
     return summary
 

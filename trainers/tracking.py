@@ -182,17 +182,14 @@ def eval_store(config: Config) -> MLflowStore | None:
     return open_store(config, keys[0]) if keys else None
 
 
-def log_evaluation(store: MLflowStore, config: Config) -> str:
-    """Log the run's evaluation report (``report/metrics.json``) as the MLflow run ``<name>-eval``;
-    return its id.
+def log_evaluation(store: MLflowStore, name: str, result: Mapping[str, Any]) -> str:
+    """Log an evaluation ``result`` (what ``report/metrics.json`` holds) as the MLflow run
+    ``<name>-eval``; return its id.
 
     Metrics are ``<mode>/<model>/<metric>`` at step 0: ``f1`` and ``exact_match`` with
     ``_low``/``_high`` (the 95% interval), ``grounded`` and ``retrieval_hit_rate``.
     """
-    from teacherforge.workspace import read_json
-
-    result = read_json(RunLayout(config.run_path).report.metrics)
-    run_id = store.start_run(f"{config.name}-eval", {"split": result.get("split", "?")})
+    run_id = store.start_run(f"{name}-eval", {"split": result.get("split", "?")})
     values: dict[str, float] = {}
     for mode, models in result["metrics"].items():
         for label, m in models.items():

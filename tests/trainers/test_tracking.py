@@ -20,7 +20,7 @@ import grpo_testkit as kit
 from teacherforge.config import ConfigError, load_config
 from teacherforge.run import RunLayout
 from teacherforge.trainers import tracking
-from teacherforge.workspace import RunDir, atomic_write_json, atomic_write_jsonl
+from teacherforge.workspace import RunDir, atomic_write_jsonl
 from tests.trainers._sft_tiny import chat_rows
 
 SHORT_PROMPT = "env.system_prompt='Search: <{search}>q</{search}>. Answer: <{answer}>a</{answer}>.'"
@@ -192,10 +192,9 @@ def test_evaluation_summary_is_logged_with_intervals(assets):
         for i in range(4)
     ]
     result = {"split": "test", "metrics": aggregate(rows, "teacher", samples=50, seed=0)}
-    atomic_write_json(RunLayout(run).report.metrics, result)
     config = load_config(None, ["name=track", f"run_dir={run}", "grpo.report_to=mlflow"])
     store = tracking.eval_store(config)
-    tracking.log_evaluation(store, config)
+    tracking.log_evaluation(store, config.name, result)
     metrics = _run(_client(run), "track-eval").data.metrics
     f1 = result["metrics"]["fixed"]["sft"]["f1"]
     assert metrics["fixed/sft/f1"] == pytest.approx(f1["mean"]) == pytest.approx(0.375)
